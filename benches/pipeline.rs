@@ -1,0 +1,2 @@
+//! Benchmarks of the per-line path (filled in with the pipeline).
+fn main() {}

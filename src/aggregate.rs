@@ -1,0 +1,792 @@
+//! Aggregation: counters per destination × source, in one-second buckets.
+//!
+//! The core is synchronous: [`Aggregator::record`] per request,
+//! [`Aggregator::merge`] to combine per-thread aggregates, and
+//! [`Aggregator::resolve`] to settle attribution that needs a whole stream
+//! (spec §3 rules 1 and 4). Buckets are half-open seconds `(s-1, s]`, so any
+//! window whose edges fall on whole seconds is answered exactly; when the
+//! window is known while reading (`--until`), requests outside it are
+//! filtered exactly at the millisecond instead.
+//!
+//! Names are interned once; the per-request path hashes borrowed bytes and
+//! allocates only when it meets a new destination, source, second or hour.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use hdrhistogram::Histogram;
+
+use crate::envelope::StreamMeta;
+use crate::request::{Request, Transport};
+use crate::workload::workload_of_pod;
+
+/// How many malformed lines are kept as examples.
+pub const MALFORMED_EXAMPLES: usize = 5;
+/// How much of a malformed line an example keeps.
+const EXAMPLE_BYTES: usize = 240;
+/// Bucket key for requests with no timestamp at all: always inside the window.
+const UNTIMED: i64 = i64::MIN;
+
+/// What the CLI decides before reading.
+#[derive(Clone, Debug, Default)]
+pub struct AggregateConfig {
+    /// `-n`: the namespace of streams whose metadata names the pod but not its namespace.
+    pub namespace: Option<String>,
+    /// `--destination NS/NAME` (spec §3 rule 2).
+    pub destination: Option<String>,
+    /// The window, when its end is known before reading (`--until`): filters exactly.
+    pub known_window: Option<Window>,
+}
+
+/// A half-open time window `(start, end]`, epoch ms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+impl Window {
+    /// Returns true if and only if `t` lies in `(start, end]`.
+    pub fn contains(&self, t: i64) -> bool {
+        t > self.start_ms && t <= self.end_ms
+    }
+}
+
+/// One second of one destination × source: compact, since there are many.
+///
+/// Times are stored as offsets `1..=1000` ms into the bucket's second
+/// (`0` = none), which keeps a bucket at 28 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Bucket {
+    mtls: u32,
+    plaintext: u32,
+    audited: u32,
+    xfcc_forged: u32,
+    first: u16,
+    last: u16,
+    last_plaintext: u16,
+}
+
+impl Bucket {
+    fn record(&mut self, req: &Request<'_>, off: u16) {
+        match req.transport {
+            Transport::Mtls { .. } => self.mtls += 1,
+            Transport::Plaintext { forged_xfcc } => {
+                self.plaintext += 1;
+                self.xfcc_forged += forged_xfcc as u32;
+                self.last_plaintext = self.last_plaintext.max(off);
+            }
+        }
+        self.audited += req.audited as u32;
+        if self.first == 0 || off < self.first {
+            self.first = off;
+        }
+        self.last = self.last.max(off);
+    }
+
+    fn add(&mut self, o: &Bucket) {
+        self.mtls += o.mtls;
+        self.plaintext += o.plaintext;
+        self.audited += o.audited;
+        self.xfcc_forged += o.xfcc_forged;
+        if self.first == 0 || (o.first != 0 && o.first < self.first) {
+            self.first = o.first;
+        }
+        self.last = self.last.max(o.last);
+        self.last_plaintext = self.last_plaintext.max(o.last_plaintext);
+    }
+
+    /// Widens into [`Counts`]; `second` is the bucket key.
+    fn counts(&self, second: i64) -> Counts {
+        let at = |off: u16| (off != 0 && second != UNTIMED).then(|| (second - 1) * 1000 + off as i64);
+        Counts {
+            mtls: self.mtls as u64,
+            plaintext: self.plaintext as u64,
+            audited: self.audited as u64,
+            xfcc_forged: self.xfcc_forged as u64,
+            first_ms: at(self.first),
+            last_ms: at(self.last),
+            last_plaintext_ms: at(self.last_plaintext),
+        }
+    }
+}
+
+/// Counters of any sum of buckets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub mtls: u64,
+    pub plaintext: u64,
+    pub audited: u64,
+    pub xfcc_forged: u64,
+    /// Earliest and latest request time summed in, epoch ms.
+    pub first_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+    pub last_plaintext_ms: Option<i64>,
+}
+
+impl Counts {
+    pub fn requests(&self) -> u64 {
+        self.mtls + self.plaintext
+    }
+
+    pub fn add(&mut self, o: &Counts) {
+        self.mtls += o.mtls;
+        self.plaintext += o.plaintext;
+        self.audited += o.audited;
+        self.xfcc_forged += o.xfcc_forged;
+        self.first_ms = min_opt(self.first_ms, o.first_ms);
+        self.last_ms = max_opt(self.last_ms, o.last_ms);
+        self.last_plaintext_ms = max_opt(self.last_plaintext_ms, o.last_plaintext_ms);
+    }
+
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.max(b)
+}
+
+/// Input-level counters (spec §5 `input`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputCounts {
+    pub lines: u64,
+    /// Inbound access entries.
+    pub requests: u64,
+    /// Access entries that are not inbound.
+    pub outbound: u64,
+    /// Lines that are not access entries.
+    pub skipped: u64,
+    /// Lines that look like access entries but match no format.
+    pub malformed: u64,
+    /// Inbound requests outside the window, counted while reading (`--until`).
+    pub outside_window: u64,
+    /// The first few malformed lines, ordered by (input, line).
+    pub malformed_examples: Vec<MalformedExample>,
+}
+
+/// One malformed line kept for the report.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MalformedExample {
+    pub input: u32,
+    pub line: u64,
+    pub text: String,
+}
+
+/// Maps names to dense ids.
+#[derive(Clone, Debug, Default)]
+struct Interner {
+    ids: HashMap<Box<[u8]>, u32>,
+    names: Vec<Box<[u8]>>,
+}
+
+impl Interner {
+    fn intern(&mut self, key: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(key) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(key.into());
+        self.ids.insert(key.into(), id);
+        id
+    }
+
+    fn name(&self, id: u32) -> &[u8] {
+        &self.names[id as usize]
+    }
+}
+
+/// Remembers at most one value, and whether more than one was seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum OneOf {
+    #[default]
+    None,
+    One(u32),
+    Many,
+}
+
+impl OneOf {
+    fn note(&mut self, v: u32) {
+        *self = match *self {
+            OneOf::None => OneOf::One(v),
+            OneOf::One(x) if x == v => OneOf::One(x),
+            _ => OneOf::Many,
+        }
+    }
+
+    fn merge(&mut self, other: OneOf, map: impl Fn(u32) -> u32) {
+        match other {
+            OneOf::None => {}
+            OneOf::One(v) => self.note(map(v)),
+            OneOf::Many => *self = OneOf::Many,
+        }
+    }
+}
+
+/// One stream: a pod's log, or a whole metadata-less input.
+#[derive(Clone, Debug, Default)]
+pub struct StreamInfo {
+    /// What a reader calls it: `pod/NAME/CONTAINER` or the input's name.
+    pub display: String,
+    /// The workload the metadata names (pod name minus suffixes).
+    workload: Option<String>,
+    /// The namespace the metadata (or `-n`) gives.
+    namespace: Option<String>,
+    pub first_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+    /// Destinations named by the stream's own lines (rule 3): for rule 4.
+    named: OneOf,
+    /// Namespaces of those destinations: for a prefix stream's missing namespace.
+    named_ns: OneOf,
+    /// The last destination this stream contributed to: skips a hash per line.
+    last_dest: Option<u32>,
+    /// See [`Aggregator::fallback_destination`]; ids are this aggregator's.
+    fallback_dest: Option<u32>,
+}
+
+/// Where a destination's name will come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum DestKind {
+    Named,
+    /// Lines of a stream with no destination of their own (rule 4).
+    PendingStream(u32),
+    /// A stream whose metadata names the workload but not the namespace.
+    PendingNamespace(u32),
+}
+
+#[derive(Clone, Debug, Default)]
+struct Cell {
+    buckets: BTreeMap<i64, Bucket>,
+    durations: BTreeMap<i64, Histogram<u32>>,
+    /// The newest plaintext request filtered out before a known window.
+    last_plaintext_before: Option<i64>,
+}
+
+impl Cell {
+    fn merge(&mut self, other: Cell) {
+        self.last_plaintext_before = max_opt(self.last_plaintext_before, other.last_plaintext_before);
+        for (s, c) in other.buckets {
+            self.buckets.entry(s).or_default().add(&c);
+        }
+        for (h, hist) in other.durations {
+            match self.durations.get_mut(&h) {
+                Some(mine) => {
+                    let _ = mine.add(&hist);
+                }
+                None => {
+                    self.durations.insert(h, hist);
+                }
+            }
+        }
+    }
+}
+
+/// Per-thread (or merged) aggregate of everything read.
+#[derive(Clone, Debug, Default)]
+pub struct Aggregator {
+    config: AggregateConfig,
+    pub input: InputCounts,
+    dests: Interner,
+    dest_kind: Vec<DestKind>,
+    sources: Interner,
+    /// Namespaces named by lines: evidence for streams that lack one.
+    namespaces: Interner,
+    streams: Interner,
+    stream_info: Vec<StreamInfo>,
+    cells: HashMap<(u32, u32), Cell>,
+    /// Which streams carried each destination's requests (coverage is per replica).
+    contributions: HashSet<(u32, u32)>,
+    scratch: Vec<u8>,
+}
+
+/// Identifies a stream inside one [`Aggregator`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamId(u32);
+
+impl StreamId {
+    /// A dense index, for per-stream side tables.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl Aggregator {
+    pub fn new(config: AggregateConfig) -> Self {
+        Aggregator {
+            config,
+            ..Default::default()
+        }
+    }
+
+    pub fn config(&self) -> &AggregateConfig {
+        &self.config
+    }
+
+    /// Returns the stream a line belongs to: its metadata, or the input itself.
+    pub fn stream(&mut self, input: u32, input_name: &str, meta: &StreamMeta<'_>) -> StreamId {
+        let key = &mut self.scratch;
+        key.clear();
+        key.extend_from_slice(&input.to_le_bytes());
+        for part in [meta.namespace, meta.pod, meta.container] {
+            key.push(0);
+            key.extend_from_slice(part.unwrap_or(b"\x01"));
+        }
+        let id = self.streams.intern(key);
+        if id as usize == self.stream_info.len() {
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            let display = match meta.pod {
+                Some(pod) => {
+                    let mut d = String::from("pod/");
+                    if let Some(ns) = meta.namespace {
+                        d = format!("{}/pod/", text(ns));
+                    }
+                    d.push_str(&text(pod));
+                    if let Some(c) = meta.container {
+                        d.push('/');
+                        d.push_str(&text(c));
+                    }
+                    d
+                }
+                None => input_name.to_string(),
+            };
+            self.stream_info.push(StreamInfo {
+                display,
+                workload: meta.pod.map(|p| text(workload_of_pod(p))),
+                namespace: meta
+                    .namespace
+                    .map(text)
+                    .or_else(|| meta.pod.and(self.config.namespace.clone())),
+                ..Default::default()
+            });
+        }
+        StreamId(id)
+    }
+
+    /// Notes a timestamp seen in a stream (any line): evidence of what the input covers.
+    pub fn observe(&mut self, stream: StreamId, t: i64) {
+        let s = &mut self.stream_info[stream.0 as usize];
+        s.first_ms = min_opt(s.first_ms, Some(t));
+        s.last_ms = max_opt(s.last_ms, Some(t));
+    }
+
+    /// Keeps a malformed line as an example if it is among the first few.
+    pub fn malformed(&mut self, input: u32, line: u64, text: &[u8]) {
+        self.input.malformed += 1;
+        let ex = &mut self.input.malformed_examples;
+        if ex.len() >= MALFORMED_EXAMPLES
+            && ex.last().is_some_and(|last| (last.input, last.line) < (input, line))
+        {
+            return;
+        }
+        let cut = &text[..text.len().min(EXAMPLE_BYTES)];
+        let example = MalformedExample {
+            input,
+            line,
+            text: String::from_utf8_lossy(cut).into_owned(),
+        };
+        let at = ex.partition_point(|e| (e.input, e.line) < (input, line));
+        ex.insert(at, example);
+        ex.truncate(MALFORMED_EXAMPLES);
+    }
+
+    /// Records one inbound request of `stream`; `envelope_ms` is the envelope's time.
+    pub fn record(&mut self, stream: StreamId, req: &Request<'_>, envelope_ms: Option<i64>) {
+        self.input.requests += 1;
+        let t = req.time_ms.or(envelope_ms);
+        if let Some(t) = t {
+            self.observe(stream, t);
+        }
+        if let (Some(w), Some(t)) = (self.config.known_window, t) {
+            if !w.contains(t) {
+                self.input.outside_window += 1;
+                // Before the window it still says when plaintext was last seen.
+                if t <= w.end_ms && req.is_plaintext() {
+                    let dest = self.destination(stream, req);
+                    let source = self.source(req);
+                    let cell = self.cells.entry((dest, source)).or_default();
+                    cell.last_plaintext_before = max_opt(cell.last_plaintext_before, Some(t));
+                }
+                return;
+            }
+        }
+        let dest = self.destination(stream, req);
+        let source = self.source(req);
+        let info = &mut self.stream_info[stream.0 as usize];
+        if info.last_dest != Some(dest) {
+            info.last_dest = Some(dest);
+            self.contributions.insert((dest, stream.0));
+        }
+        let cell = self.cells.entry((dest, source)).or_default();
+        // Second s holds ((s-1)·1000, s·1000]; the offset 1..=1000 places t inside it.
+        let (second, off) = match t {
+            Some(t) => {
+                let second = (t + 999).div_euclid(1000);
+                (second, (t - (second - 1) * 1000) as u16)
+            }
+            None => (UNTIMED, 0),
+        };
+        cell.buckets.entry(second).or_default().record(req, off);
+        if let (Some(d), Some(t)) = (req.duration_ms, t) {
+            let hour = t.div_euclid(3_600_000);
+            cell.durations
+                .entry(hour)
+                .or_insert_with(|| Histogram::new(2).expect("2 significant figures is valid"))
+                .saturating_record(d);
+        }
+    }
+
+    /// Spec §3: metadata, then `--destination`, then the line, then the stream.
+    fn destination(&mut self, stream: StreamId, req: &Request<'_>) -> u32 {
+        let named = req.named_destination.map(|(ns, sa)| {
+            let id = self.intern_dest(&[ns, b"/", sa], DestKind::Named);
+            let ns_id = self.namespaces.intern(ns);
+            let info = &mut self.stream_info[stream.0 as usize];
+            info.named.note(id);
+            info.named_ns.note(ns_id);
+            id
+        });
+        let info = &self.stream_info[stream.0 as usize];
+        let fallback = match info.fallback_dest {
+            Some(d) => d,
+            None => self.fallback_destination(stream),
+        };
+        let info = &self.stream_info[stream.0 as usize];
+        if info.workload.is_some() || self.config.destination.is_some() {
+            fallback
+        } else {
+            named.unwrap_or(fallback)
+        }
+    }
+
+    /// The destination of a stream's lines when the line does not decide: its
+    /// metadata's workload, `--destination`, or pending until the stream ends.
+    /// Computed once per stream.
+    fn fallback_destination(&mut self, stream: StreamId) -> u32 {
+        let info = &self.stream_info[stream.0 as usize];
+        let stream_key = self.streams.name(stream.0).to_owned();
+        let id = match (&info.workload, &info.namespace, &self.config.destination) {
+            (Some(workload), Some(ns), _) => {
+                let key = format!("{ns}/{workload}");
+                self.intern_dest(&[key.as_bytes()], DestKind::Named)
+            }
+            (Some(_), None, _) => self.intern_dest(
+                &[b"\0ns\0", &stream_key],
+                DestKind::PendingNamespace(stream.0),
+            ),
+            (None, _, Some(d)) => {
+                let d = d.clone();
+                self.intern_dest(&[d.as_bytes()], DestKind::Named)
+            }
+            (None, _, None) => self.intern_dest(
+                &[b"\0stream\0", &stream_key],
+                DestKind::PendingStream(stream.0),
+            ),
+        };
+        self.stream_info[stream.0 as usize].fallback_dest = Some(id);
+        id
+    }
+
+    /// Interns the destination whose key is the concatenation of `parts`.
+    fn intern_dest(&mut self, parts: &[&[u8]], kind: DestKind) -> u32 {
+        self.scratch.clear();
+        for p in parts {
+            self.scratch.extend_from_slice(p);
+        }
+        let id = self.dests.intern(&self.scratch);
+        if id as usize == self.dest_kind.len() {
+            self.dest_kind.push(kind);
+        }
+        id
+    }
+
+    fn source(&mut self, req: &Request<'_>) -> u32 {
+        let key = &mut self.scratch;
+        key.clear();
+        match req.transport {
+            Transport::Mtls { identity: Some(id) } => key.extend_from_slice(id),
+            Transport::Mtls { identity: None } => key.extend_from_slice(b"mtls"),
+            Transport::Plaintext { .. } => key.extend_from_slice(b"plaintext"),
+        }
+        if let Some(peer) = req.peer {
+            key.push(0);
+            key.extend_from_slice(peer);
+        }
+        self.sources.intern(key)
+    }
+
+    /// Adds another aggregate (another thread's, over other chunks) into this one.
+    pub fn merge(&mut self, other: Aggregator) {
+        let Aggregator {
+            input,
+            dests,
+            dest_kind,
+            sources,
+            namespaces,
+            streams,
+            stream_info,
+            cells,
+            contributions,
+            ..
+        } = other;
+        let ns_map: Vec<u32> = namespaces.names.iter().map(|n| self.namespaces.intern(n)).collect();
+        self.input.lines += input.lines;
+        self.input.requests += input.requests;
+        self.input.outbound += input.outbound;
+        self.input.skipped += input.skipped;
+        self.input.malformed += input.malformed;
+        self.input.outside_window += input.outside_window;
+        let ex = &mut self.input.malformed_examples;
+        ex.extend(input.malformed_examples);
+        ex.sort();
+        ex.truncate(MALFORMED_EXAMPLES);
+
+        let stream_map: Vec<u32> = streams
+            .names
+            .iter()
+            .zip(stream_info.iter())
+            .map(|(name, info)| {
+                let id = self.streams.intern(name);
+                if id as usize == self.stream_info.len() {
+                    self.stream_info.push(StreamInfo {
+                        named: OneOf::None,
+                        named_ns: OneOf::None,
+                        first_ms: None,
+                        last_ms: None,
+                        last_dest: None,
+                        fallback_dest: None,
+                        ..info.clone()
+                    });
+                }
+                id
+            })
+            .collect();
+        let dest_map: Vec<u32> = dests
+            .names
+            .iter()
+            .zip(dest_kind)
+            .map(|(name, kind)| {
+                let id = self.dests.intern(name);
+                if id as usize == self.dest_kind.len() {
+                    self.dest_kind.push(match kind {
+                        DestKind::Named => DestKind::Named,
+                        DestKind::PendingStream(s) => DestKind::PendingStream(stream_map[s as usize]),
+                        DestKind::PendingNamespace(s) => {
+                            DestKind::PendingNamespace(stream_map[s as usize])
+                        }
+                    });
+                }
+                id
+            })
+            .collect();
+        for (old, info) in stream_info.into_iter().enumerate() {
+            let mine = &mut self.stream_info[stream_map[old] as usize];
+            mine.first_ms = min_opt(mine.first_ms, info.first_ms);
+            mine.last_ms = max_opt(mine.last_ms, info.last_ms);
+            mine.named.merge(info.named, |d| dest_map[d as usize]);
+            mine.named_ns.merge(info.named_ns, |n| ns_map[n as usize]);
+        }
+        let source_map: Vec<u32> = sources.names.iter().map(|n| self.sources.intern(n)).collect();
+        for ((d, s), cell) in cells {
+            self.cells
+                .entry((dest_map[d as usize], source_map[s as usize]))
+                .or_default()
+                .merge(cell);
+        }
+        for (d, s) in contributions {
+            self.contributions
+                .insert((dest_map[d as usize], stream_map[s as usize]));
+        }
+    }
+
+    /// Settles attribution that needed whole streams and returns the final aggregate.
+    pub fn resolve(mut self) -> Resolved {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let mut final_name: Vec<(String, Option<String>)> = Vec::with_capacity(self.dest_kind.len());
+        for (id, kind) in self.dest_kind.iter().enumerate() {
+            let entry = match kind {
+                DestKind::Named => (text(self.dests.name(id as u32)), None),
+                DestKind::PendingStream(s) => {
+                    let info = &self.stream_info[*s as usize];
+                    match info.named {
+                        OneOf::One(d) => (text(self.dests.name(d)), None),
+                        OneOf::Many => (
+                            UNATTRIBUTED.to_string(),
+                            Some(format!(
+                                "{} names several destinations and these lines name none: pass --destination NS/NAME, or read pods one at a time (kubectl logs --prefix)",
+                                info.display
+                            )),
+                        ),
+                        OneOf::None => (
+                            UNATTRIBUTED.to_string(),
+                            Some(format!(
+                                "nothing in {} names the destination: pass --destination NS/NAME or use kubectl logs --prefix -n NS",
+                                info.display
+                            )),
+                        ),
+                    }
+                }
+                DestKind::PendingNamespace(s) => {
+                    let info = &self.stream_info[*s as usize];
+                    let workload = info.workload.clone().unwrap_or_default();
+                    match info.named_ns {
+                        OneOf::One(ns) => (format!("{}/{workload}", text(self.namespaces.name(ns))), None),
+                        _ => (
+                            format!("{UNKNOWN_NAMESPACE}/{workload}"),
+                            Some(format!(
+                                "{}: the log names no namespace: pass -n NAMESPACE",
+                                info.display
+                            )),
+                        ),
+                    }
+                }
+            };
+            final_name.push(entry);
+        }
+        let mut destinations: BTreeMap<String, ResolvedDestination> = BTreeMap::new();
+        let source_names: Vec<(String, Option<String>)> = self
+            .sources
+            .names
+            .iter()
+            .map(|n| {
+                let mut parts = n.splitn(2, |&b| b == 0);
+                let name = text(parts.next().unwrap_or_default());
+                (name, parts.next().map(text))
+            })
+            .collect();
+        for ((d, s), cell) in self.cells.drain() {
+            let (name, hint) = &final_name[d as usize];
+            let dest = destinations.entry(name.clone()).or_insert_with(|| ResolvedDestination {
+                name: name.clone(),
+                ..Default::default()
+            });
+            if dest.hint.is_none() {
+                dest.hint.clone_from(hint);
+            }
+            // Several pending destinations may settle on one name: merge their cells.
+            match dest.source_index.get(&s) {
+                Some(&i) => dest.sources[i].cell.merge(cell),
+                None => {
+                    let (source, peer) = &source_names[s as usize];
+                    dest.source_index.insert(s, dest.sources.len());
+                    dest.sources.push(ResolvedSource {
+                        source: source.clone(),
+                        peer: peer.clone(),
+                        cell,
+                    });
+                }
+            }
+        }
+        for (d, s) in &self.contributions {
+            let (name, _) = &final_name[*d as usize];
+            if let Some(dest) = destinations.get_mut(name) {
+                let info = &self.stream_info[*s as usize];
+                if !dest.streams.iter().any(|x| x.display == info.display) {
+                    dest.streams.push(StreamCoverage {
+                        display: info.display.clone(),
+                        first_ms: info.first_ms,
+                    });
+                }
+            }
+        }
+        for dest in destinations.values_mut() {
+            dest.streams.sort_by(|a, b| a.display.cmp(&b.display));
+            dest.sources.sort_by(|a, b| (&a.source, &a.peer).cmp(&(&b.source, &b.peer)));
+        }
+        let newest_ms = self.stream_info.iter().filter_map(|s| s.last_ms).max();
+        Resolved {
+            input: self.input,
+            newest_ms,
+            destinations: destinations.into_values().collect(),
+        }
+    }
+}
+
+/// The destination of lines nothing attributes (spec §3 rule 5).
+pub const UNATTRIBUTED: &str = "unattributed";
+/// The namespace written when a stream's namespace cannot be learnt.
+pub const UNKNOWN_NAMESPACE: &str = "unknown";
+
+/// The aggregate with attribution settled, ready for a verdict.
+#[derive(Debug)]
+pub struct Resolved {
+    pub input: InputCounts,
+    /// The newest timestamp seen anywhere in the input.
+    pub newest_ms: Option<i64>,
+    pub destinations: Vec<ResolvedDestination>,
+}
+
+/// One destination's cells and the streams that carried them.
+#[derive(Debug, Default)]
+pub struct ResolvedDestination {
+    pub name: String,
+    pub hint: Option<String>,
+    pub sources: Vec<ResolvedSource>,
+    pub streams: Vec<StreamCoverage>,
+    source_index: HashMap<u32, usize>,
+}
+
+/// When one stream's evidence begins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamCoverage {
+    pub display: String,
+    pub first_ms: Option<i64>,
+}
+
+/// One destination × source.
+#[derive(Debug)]
+pub struct ResolvedSource {
+    pub source: String,
+    pub peer: Option<String>,
+    cell: Cell,
+}
+
+impl ResolvedSource {
+    /// Sums the buckets inside `window` (untimed requests always count).
+    pub fn counts_in(&self, window: &Window) -> Counts {
+        let mut total = Counts::default();
+        if let Some(b) = self.cell.buckets.get(&UNTIMED) {
+            total.add(&b.counts(UNTIMED));
+        }
+        // Bucket s holds (s-1 s, s s]: it meets (start, end] when s > start and s-1 < end.
+        let lo = window.start_ms.div_euclid(1000) + 1;
+        let hi = (window.end_ms - 1).div_euclid(1000) + 1;
+        if lo <= hi {
+            for (&s, b) in self.cell.buckets.range(lo..=hi) {
+                total.add(&b.counts(s));
+            }
+        }
+        total
+    }
+
+    /// The newest plaintext request at or before `end`, inside the window or not.
+    pub fn last_plaintext_until(&self, end_ms: i64) -> Option<i64> {
+        let in_buckets = self
+            .cell
+            .buckets
+            .iter()
+            .filter_map(|(&s, b)| b.counts(s).last_plaintext_ms)
+            .filter(|&t| t <= end_ms)
+            .max();
+        max_opt(in_buckets, self.cell.last_plaintext_before)
+    }
+
+    /// Request durations in the hours that meet the window.
+    pub fn durations_in(&self, window: &Window) -> Option<Histogram<u32>> {
+        let lo = window.start_ms.div_euclid(3_600_000);
+        let hi = window.end_ms.div_euclid(3_600_000);
+        let mut out: Option<Histogram<u32>> = None;
+        for (_, h) in self.cell.durations.range(lo..=hi) {
+            match &mut out {
+                Some(o) => {
+                    let _ = o.add(h);
+                }
+                None => out = Some(h.clone()),
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,106 @@
+//! Command-line interface: what the user types, parsed and validated into the library's configs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use strictly::envelope::InputKind;
+use strictly::render::OutputKind;
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  # One pod's log, straight from kubectl
+  kubectl logs -n istioinaction deploy/web-api -c istio-proxy | strictly report
+
+  # Every replica, with pod names and timestamps, over the last day
+  kubectl logs -n istioinaction -l app=web-api -c istio-proxy --prefix --timestamps --since=24h \\
+    | strictly report -n istioinaction --window 24h
+
+  # Saved logs (gzip is detected), JSON for scripts, a fixed window end for CI
+  strictly report web-api-*.log.gz --output json --until 2026-11-20T12:00:00Z
+
+  # Your own access-log format, taken from the EnvoyFilter that installs it
+  strictly report --log-format-file labs/06/web-api-access-logging-audit.yaml dump.txt
+
+Exit status: 0 every destination is ready; 1 some destination is blocked or
+has insufficient evidence (or no inbound request was found); 2 usage or input error.";
+
+/// Is it safe to switch this workload to STRICT mTLS yet? strictly reads
+/// istio-proxy access logs and answers per workload: ready, blocked (with the
+/// plaintext callers), or insufficient evidence.
+#[derive(Debug, Parser)]
+#[command(name = "strictly", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read access logs once and print a verdict per destination workload.
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Log files (plain or gzip); `-` or none reads stdin.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputKind>,
+
+    /// Length of the window judged, ending at --until (e.g. 24h, 30m, 7d, 1h30m).
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub window: String,
+
+    /// End of the window (RFC 3339) [default: the newest timestamp in the input].
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// mTLS requests a destination needs in the window to be judged ready.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub min_requests: u64,
+
+    /// Attribute lines that name no workload to this destination.
+    #[arg(long, value_name = "NS/NAME")]
+    pub destination: Option<String>,
+
+    /// Namespace of pods named by `kubectl logs --prefix` (which omits it).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Access-log format: auto, a built-in (lab, lab-v0, lab-cert, istio, istio-1.8, istio-json) or an Envoy format string.
+    #[arg(long, value_name = "NAME|FORMAT", conflicts_with = "log_format_file")]
+    pub log_format: Option<String>,
+
+    /// Read the format from FILE: a format string, an EnvoyFilter, Istio mesh config or a MeshConfig extension provider.
+    #[arg(long, value_name = "FILE")]
+    pub log_format_file: Option<PathBuf>,
+
+    /// What wraps each line.
+    #[arg(long, value_enum, default_value_t = InputKind::Auto)]
+    pub input: InputKind,
+
+    /// Parser threads [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Colour the table.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}

@@ -1,0 +1,27 @@
+//! strictly: is it safe to switch this workload to STRICT mTLS yet?
+//!
+//! The crate is one pipeline, one module per arrow (see `../shared/style.md`):
+//!
+//! ```text
+//! source ──► envelope ──► format ──► request ──► aggregate ──► verdict ──► render
+//! ```
+//!
+//! - [`source`]: where bytes come from (files, gzip, stdin), cut into line-aligned chunks.
+//! - [`envelope`]: what wraps each log line (kubectl `--timestamps`/`--prefix`, stern).
+//! - [`format`]: the Envoy access-log format, compiled once into a matcher.
+//! - [`request`]: what one access entry means: inbound?, mTLS or plaintext, who called whom.
+//! - [`aggregate`]: counters per destination × source in time buckets.
+//! - [`verdict`]: ready / blocked / insufficient, and the JSON report data.
+//! - [`render`]: report data to bytes (table, JSON).
+//! - [`pipeline`]: the driver that runs the stages over many chunks on many threads.
+
+pub mod aggregate;
+pub mod envelope;
+pub mod format;
+// pub mod pipeline; (enabled once source::file lands)
+pub mod render;
+pub mod request;
+pub mod source;
+pub mod time;
+pub mod verdict;
+pub mod workload;

@@ -1,0 +1,147 @@
+//! The `strictly` binary: parse the command line, read, judge, render.
+
+mod cli;
+
+use std::io::{self, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use cli::{Cli, ColorChoice, Command, ReportArgs};
+use strictly::aggregate::{AggregateConfig, Window};
+use strictly::pipeline::{self, PipelineConfig};
+use strictly::render::{self, OutputKind, RenderOptions};
+use strictly::source::file::Input;
+use strictly::verdict::{self, VerdictConfig};
+use strictly::{format, time};
+
+/// Exit status for usage and input errors (spec §4).
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "strictly: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Report(args) => report(args),
+    }
+}
+
+/// `strictly report`: validate → read → judge → render.
+fn report(args: ReportArgs) -> Result<u8> {
+    let window_ms = time::parse_duration_ms(&args.window).map_err(|e| anyhow::anyhow!("--window: {e}"))?;
+    let until_ms = args
+        .until
+        .as_deref()
+        .map(|u| {
+            time::parse_rfc3339_ms(u.as_bytes())
+                .with_context(|| format!("--until: {u:?} is not an RFC 3339 time (e.g. 2026-11-20T12:00:00Z)"))
+        })
+        .transpose()?;
+    if let Some(d) = &args.destination {
+        let valid = d.split_once('/').is_some_and(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'));
+        if !valid {
+            bail!("--destination: {d:?} is not NAMESPACE/NAME");
+        }
+    }
+    if args.threads == Some(0) {
+        bail!("--threads: must be at least 1");
+    }
+    let formats = format::load(args.log_format.as_deref(), args.log_format_file.as_deref())?;
+    let inputs = inputs(&args.files)?;
+
+    let aggregate = AggregateConfig {
+        namespace: args.namespace.clone(),
+        destination: args.destination.clone(),
+        known_window: until_ms.map(|end| Window {
+            start_ms: end - window_ms,
+            end_ms: end,
+        }),
+    };
+    let mut pipeline = PipelineConfig {
+        input_kind: args.input,
+        ..PipelineConfig::default()
+    };
+    if let Some(n) = args.threads {
+        pipeline.threads = n;
+    }
+
+    let bar = progress_bar(&inputs, args.no_progress);
+    let progress = |n: u64| bar.inc(n);
+    let aggregator = pipeline::run(&inputs, &formats, &aggregate, &pipeline, &progress)?;
+    bar.finish_and_clear();
+
+    let names: Vec<String> = inputs.iter().map(Input::name).collect();
+    let verdict_config = VerdictConfig {
+        window_ms,
+        until_ms,
+        min_requests: args.min_requests,
+    };
+    let report = verdict::report(&aggregator.resolve(), &verdict_config, &names);
+
+    let stdout = io::stdout();
+    let tty = stdout.is_terminal();
+    let kind = args.output.unwrap_or(if tty { OutputKind::Table } else { OutputKind::Json });
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let mut out = io::BufWriter::new(stdout.lock());
+    render::render(&report, kind, RenderOptions { color }, &mut out)?;
+    out.flush()?;
+    Ok(verdict::exit_code(&report) as u8)
+}
+
+/// Files from the command line, or stdin when there are none (refusing an interactive terminal).
+fn inputs(files: &[std::path::PathBuf]) -> Result<Vec<Input>> {
+    if files.is_empty() {
+        if io::stdin().is_terminal() {
+            bail!("no input: pass log files, or pipe logs in (kubectl logs ... -c istio-proxy | strictly report)");
+        }
+        return Ok(vec![Input::stdin()]);
+    }
+    files
+        .iter()
+        .map(|f| {
+            if f == Path::new("-") {
+                Ok(Input::stdin())
+            } else {
+                Ok(Input::path(f))
+            }
+        })
+        .collect()
+}
+
+/// A progress bar on stderr for long file reads, only when stderr is a terminal.
+fn progress_bar(inputs: &[Input], disabled: bool) -> ProgressBar {
+    let total: Option<u64> = inputs.iter().map(Input::len_hint).sum();
+    let show = !disabled && io::stderr().is_terminal() && total.is_some_and(|t| t > 8 << 20);
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} reading {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {wide_bar}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}

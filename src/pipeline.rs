@@ -1,0 +1,195 @@
+//! The driver: runs source → envelope → format → request → aggregate over many threads.
+//!
+//! One reader thread cuts inputs into line-aligned chunks; each worker owns
+//! its envelope decoder, line parser (with its own regex caches) and
+//! aggregator, so the per-line path takes no lock. Workers' aggregates merge
+//! at the end; every aggregate is order-independent, so the report is the
+//! same for any thread count and chunk size.
+
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use crate::aggregate::{AggregateConfig, Aggregator, StreamId};
+use crate::envelope::{EnvelopeDecoder, InputKind, StreamMeta};
+use crate::format::{FormatSet, LineParser, Parsed};
+use crate::request::classify;
+use crate::source::file::{Input, read_chunks};
+use crate::source::{Chunk, SourceError};
+
+/// How the pipeline runs.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Worker threads (≥ 1).
+    pub threads: usize,
+    /// Bytes per chunk handed to a worker.
+    pub chunk_size: usize,
+    /// Lines longer than this are cut (and then fail their format: malformed).
+    pub max_line: usize,
+    /// `--input`.
+    pub input_kind: InputKind,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            chunk_size: 1 << 20,
+            max_line: 1 << 20,
+            input_kind: InputKind::Auto,
+        }
+    }
+}
+
+/// Reads every input through the pipeline and returns the merged aggregate.
+pub fn run(
+    inputs: &[Input],
+    formats: &FormatSet,
+    aggregate: &AggregateConfig,
+    config: &PipelineConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Aggregator, SourceError> {
+    let names: Arc<[String]> = inputs.iter().map(Input::name).collect();
+    let threads = config.threads.max(1);
+    let (tx, rx) = sync_channel::<Chunk>(threads * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let rx = Arc::clone(&rx);
+                let mut worker = Worker::new(formats, aggregate, config.input_kind, Arc::clone(&names));
+                scope.spawn(move || {
+                    while let Some(chunk) = next_chunk(&rx) {
+                        worker.process(&chunk);
+                    }
+                    worker.aggregator
+                })
+            })
+            .collect();
+        let mut result = Ok(());
+        for (i, input) in inputs.iter().enumerate() {
+            let read = read_chunks(input, i as u32, config.chunk_size, config.max_line, progress, &mut |chunk| {
+                tx.send(chunk).is_ok()
+            });
+            if let Err(e) = read {
+                result = Err(e);
+                break;
+            }
+        }
+        drop(tx);
+        let mut merged = Aggregator::new(aggregate.clone());
+        for w in workers {
+            merged.merge(w.join().expect("a pipeline worker panicked"));
+        }
+        result.map(|()| merged)
+    })
+}
+
+fn next_chunk(rx: &Mutex<Receiver<Chunk>>) -> Option<Chunk> {
+    rx.lock().ok()?.recv().ok()
+}
+
+/// One thread's stages: decoder, parser and aggregator, and the last stream seen.
+pub struct Worker {
+    decoder: EnvelopeDecoder,
+    parser: LineParser,
+    formats: FormatSet,
+    pub aggregator: Aggregator,
+    names: Arc<[String]>,
+    /// Per stream: the format that matched its last access line (tried first).
+    preferred: Vec<usize>,
+    last_stream: Option<(u32, [Vec<u8>; 3], [bool; 3], StreamId)>,
+}
+
+impl Worker {
+    pub fn new(formats: &FormatSet, aggregate: &AggregateConfig, kind: InputKind, names: Arc<[String]>) -> Self {
+        Worker {
+            decoder: EnvelopeDecoder::new(kind),
+            parser: LineParser::new(Arc::clone(formats)),
+            formats: Arc::clone(formats),
+            aggregator: Aggregator::new(aggregate.clone()),
+            names,
+            preferred: Vec::new(),
+            last_stream: None,
+        }
+    }
+
+    /// Runs every line of `chunk` through the stages.
+    pub fn process(&mut self, chunk: &Chunk) {
+        let mut line_no = chunk.first_line;
+        for line in chunk.lines() {
+            self.line(chunk.input, line_no, line);
+            line_no += 1;
+        }
+    }
+
+    /// Runs one line (without its `\n`) through the stages.
+    pub fn line(&mut self, input: u32, line_no: u64, line: &[u8]) {
+        let Worker {
+            decoder,
+            parser,
+            formats,
+            aggregator,
+            names,
+            preferred,
+            last_stream,
+        } = self;
+        aggregator.input.lines += 1;
+        let env = decoder.decode(line);
+        let stream = stream_of(aggregator, last_stream, names, input, &env.meta);
+        if let Some(t) = env.timestamp_ms {
+            aggregator.observe(stream, t);
+        }
+        let slot = stream.index();
+        if preferred.len() <= slot {
+            preferred.resize(slot + 1, 0);
+        }
+        match parser.parse(env.payload, &mut preferred[slot]) {
+            Parsed::NotAccess => aggregator.input.skipped += 1,
+            Parsed::Malformed => aggregator.malformed(input, line_no, line),
+            Parsed::Access { entry, format } => {
+                let req = classify(&entry, &formats[format]);
+                if req.inbound {
+                    aggregator.record(stream, &req, env.timestamp_ms);
+                } else {
+                    aggregator.input.outbound += 1;
+                    if let Some(t) = req.time_ms {
+                        aggregator.observe(stream, t);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The stream of a line, remembering the last one so a run of lines from one
+/// pod costs a comparison, not a hash.
+fn stream_of(
+    agg: &mut Aggregator,
+    last: &mut Option<(u32, [Vec<u8>; 3], [bool; 3], StreamId)>,
+    names: &[String],
+    input: u32,
+    meta: &StreamMeta<'_>,
+) -> StreamId {
+    let parts = [meta.namespace, meta.pod, meta.container];
+    if let Some((last_input, bytes, present, id)) = last.as_ref() {
+        let same = *last_input == input
+            && parts
+                .iter()
+                .zip(bytes.iter().zip(present))
+                .all(|(p, (b, &has))| p.is_some() == has && p.is_none_or(|p| p == b.as_slice()));
+        if same {
+            return *id;
+        }
+    }
+    let name = names.get(input as usize).map_or("-", String::as_str);
+    let id = agg.stream(input, name, meta);
+    let entry = last.get_or_insert_with(|| (input, Default::default(), [false; 3], id));
+    entry.0 = input;
+    entry.3 = id;
+    for (k, p) in parts.iter().enumerate() {
+        entry.1[k].clear();
+        entry.1[k].extend_from_slice(p.unwrap_or_default());
+        entry.2[k] = p.is_some();
+    }
+    id
+}

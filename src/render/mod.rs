@@ -1,0 +1,34 @@
+//! Renderers: report data to bytes. Pure functions over any `Write`, so tests print into a `Vec<u8>`.
+
+pub mod json;
+pub mod table;
+
+use std::io::{self, Write};
+
+use clap::ValueEnum;
+
+use crate::verdict::Report;
+
+/// `--output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputKind {
+    /// A readable table (default on a terminal).
+    Table,
+    /// The JSON report of the spec (default when stdout is not a terminal).
+    Json,
+}
+
+/// How a renderer should look.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RenderOptions {
+    /// Colour verdicts (ANSI).
+    pub color: bool,
+}
+
+/// Writes `report` as `kind`.
+pub fn render(report: &Report, kind: OutputKind, opts: RenderOptions, out: &mut dyn Write) -> io::Result<()> {
+    match kind {
+        OutputKind::Table => table::render(report, opts, out),
+        OutputKind::Json => json::render(report, out),
+    }
+}

@@ -1,0 +1,257 @@
+//! Requests: what one access entry means for STRICT mTLS (spec §2).
+//!
+//! Given the fields a format logged, decide whether the entry is inbound,
+//! whether its connection carried a client certificate (mTLS) or not
+//! (plaintext), who the caller is and which workload the line itself names.
+//! Pure functions over borrowed bytes: nothing here allocates.
+
+use crate::format::{AccessEntry, Field, LogFormat};
+use crate::workload::spiffe_ns_sa;
+
+/// How the request reached the sidecar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport<'a> {
+    /// The connection carried a client certificate; `identity` is its SPIFFE ID when logged.
+    Mtls { identity: Option<&'a [u8]> },
+    /// No client certificate. `forged_xfcc` is true if and only if the request
+    /// nevertheless carried an XFCC header naming a `URI=` (spec: `xfcc_forged`).
+    Plaintext { forged_xfcc: bool },
+}
+
+/// One classified access entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// Returns true for entries a workload *received* (what STRICT would break).
+    pub inbound: bool,
+    /// `%START_TIME%`, epoch ms, when the format logs it.
+    pub time_ms: Option<i64>,
+    pub transport: Transport<'a>,
+    /// The caller's address (IP, port dropped) where logged.
+    pub peer: Option<&'a [u8]>,
+    /// The destination the line names itself (spec §3 rule 3): namespace and service account.
+    pub named_destination: Option<(&'a [u8], &'a [u8])>,
+    /// Returns true if and only if an AUDIT AuthorizationPolicy rule matched.
+    pub audited: bool,
+    /// `%DURATION%` in milliseconds.
+    pub duration_ms: Option<u64>,
+}
+
+impl Request<'_> {
+    /// Returns true if and only if the request was plaintext.
+    pub fn is_plaintext(&self) -> bool {
+        matches!(self.transport, Transport::Plaintext { .. })
+    }
+}
+
+/// Classifies one access entry of `format` (spec §2 and §3 rule 3).
+pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> {
+    let inbound = if format.logs(Field::UpstreamCluster) {
+        entry
+            .get(Field::UpstreamCluster)
+            .is_some_and(|c| c.starts_with(b"inbound|"))
+    } else {
+        // The lab's EnvoyFilter logs SIDECAR_INBOUND only.
+        true
+    };
+    let xfcc_last = entry.get(Field::Xfcc).and_then(xfcc_last_element);
+    let xfcc_uri = xfcc_last.and_then(|e| xfcc_value(e, b"URI"));
+    let remote = entry.get(Field::DownstreamRemoteAddress).map(strip_port);
+
+    let transport = if format.logs(Field::PeerUriSan) {
+        match entry.get(Field::PeerUriSan) {
+            Some(san) => Transport::Mtls { identity: Some(san) },
+            None => Transport::Plaintext {
+                forged_xfcc: xfcc_uri.is_some(),
+            },
+        }
+    } else if format.logs(Field::RequestedServerName) {
+        // Istio's client sidecars send SNI `outbound_.PORT_._.HOST` with mTLS.
+        if entry
+            .get(Field::RequestedServerName)
+            .is_some_and(|sni| sni.starts_with(b"outbound_"))
+        {
+            Transport::Mtls { identity: None }
+        } else {
+            Transport::Plaintext { forged_xfcc: false }
+        }
+    } else {
+        // The sidecar strips XFCC from plaintext connections, so a URI= in
+        // the element it added is the evidence of a client certificate.
+        match xfcc_uri {
+            Some(uri) => Transport::Mtls { identity: Some(uri) },
+            None => Transport::Plaintext { forged_xfcc: false },
+        }
+    };
+
+    let peer = match transport {
+        Transport::Mtls { identity: Some(_) } => None,
+        Transport::Mtls { identity: None } => remote,
+        Transport::Plaintext { .. } => remote.or_else(|| {
+            entry
+                .get(Field::ForwardedFor)
+                .and_then(first_forwarded_for)
+        }),
+    };
+
+    let named_destination = entry
+        .get(Field::LocalUriSan)
+        .and_then(spiffe_ns_sa)
+        .or_else(|| match transport {
+            // Only the sidecar's own element of a real mTLS request names it.
+            Transport::Mtls { .. } => xfcc_last
+                .and_then(|e| xfcc_value(e, b"By"))
+                .and_then(spiffe_ns_sa),
+            Transport::Plaintext { .. } => None,
+        });
+
+    Request {
+        inbound,
+        time_ms: entry.start_time_ms,
+        transport,
+        peer,
+        named_destination,
+        audited: entry.get(Field::AuditHint) == Some(b"true"),
+        duration_ms: entry.get(Field::Duration).and_then(parse_u64),
+    }
+}
+
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + (b - b'0') as u64)
+    })
+}
+
+/// Drops the port of `ip:port` or `[v6]:port`.
+///
+/// ```
+/// use strictly::request::strip_port;
+/// assert_eq!(strip_port(b"10.44.0.7:52344"), b"10.44.0.7");
+/// assert_eq!(strip_port(b"[fe80::1]:80"), b"fe80::1");
+/// assert_eq!(strip_port(b"10.44.0.7"), b"10.44.0.7");
+/// ```
+pub fn strip_port(addr: &[u8]) -> &[u8] {
+    if let Some(rest) = addr.strip_prefix(b"[") {
+        if let Some(end) = rest.iter().position(|&b| b == b']') {
+            return &rest[..end];
+        }
+        return addr;
+    }
+    let colons = addr.iter().filter(|&&b| b == b':').count();
+    match colons {
+        1 => &addr[..addr.iter().position(|&b| b == b':').unwrap_or(addr.len())],
+        _ => addr,
+    }
+}
+
+/// The first address of an `X-Forwarded-For` list.
+fn first_forwarded_for(xff: &[u8]) -> Option<&[u8]> {
+    let first = xff.split(|&b| b == b',').next()?.trim_ascii();
+    (!first.is_empty()).then(|| strip_port(first))
+}
+
+/// Splits XFCC at top-level separators (outside double quotes).
+fn split_unquoted(s: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        if start > s.len() {
+            return None;
+        }
+        while i < s.len() {
+            let b = s[i];
+            i += 1;
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' && quoted {
+                escaped = true;
+            } else if b == b'"' {
+                quoted = !quoted;
+            } else if b == sep && !quoted {
+                let part = &s[start..i - 1];
+                start = i;
+                return Some(part);
+            }
+        }
+        let part = &s[start..];
+        start = s.len() + 1;
+        Some(part)
+    })
+}
+
+/// The element the nearest proxy (our sidecar) appended: the last one.
+fn xfcc_last_element(xfcc: &[u8]) -> Option<&[u8]> {
+    split_unquoted(xfcc, b',').last().map(<[u8]>::trim_ascii)
+}
+
+/// The value of `key` (case-insensitive) in one XFCC element, unquoted.
+fn xfcc_value<'a>(element: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    split_unquoted(element, b';').find_map(|pair| {
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        let (k, v) = (pair[..eq].trim_ascii(), &pair[eq + 1..]);
+        if !k.eq_ignore_ascii_case(key) {
+            return None;
+        }
+        let v = v
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(v);
+        (!v.is_empty()).then_some(v)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAB_XFCC: &[u8] = b"By=spiffe://cluster.local/ns/istioinaction/sa/web-api;Hash=cdd00c3f7a968b8a48d41d536839485fc8f3c049915794a7688dc595f114e18b;Subject=\"\";URI=spiffe://cluster.local/ns/istioinaction/sa/sleep";
+
+    #[test]
+    fn xfcc_uri_and_by_of_the_last_element() {
+        let two = [
+            &b"By=spiffe://a/ns/x/sa/gw;URI=spiffe://a/ns/y/sa/edge,"[..],
+            LAB_XFCC,
+        ]
+        .concat();
+        let last = xfcc_last_element(&two).unwrap();
+        assert_eq!(
+            xfcc_value(last, b"URI"),
+            Some(&b"spiffe://cluster.local/ns/istioinaction/sa/sleep"[..])
+        );
+        assert_eq!(
+            xfcc_value(last, b"By"),
+            Some(&b"spiffe://cluster.local/ns/istioinaction/sa/web-api"[..])
+        );
+    }
+
+    #[test]
+    fn xfcc_quoted_subject_with_separators() {
+        let v = b"Subject=\"CN=a,O=b;c\";URI=spiffe://td/ns/n/sa/s";
+        assert_eq!(split_unquoted(v, b',').count(), 1);
+        assert_eq!(
+            xfcc_value(v, b"uri"),
+            Some(&b"spiffe://td/ns/n/sa/s"[..])
+        );
+        assert_eq!(xfcc_value(b"Subject=\"\"", b"Subject"), None);
+    }
+
+    #[test]
+    fn forwarded_for_first_address() {
+        assert_eq!(
+            first_forwarded_for(b" 10.1.2.3, 10.0.0.1"),
+            Some(&b"10.1.2.3"[..])
+        );
+        assert_eq!(first_forwarded_for(b""), None);
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u64(b"10"), Some(10));
+        assert_eq!(parse_u64(b"-"), None);
+        assert_eq!(parse_u64(b"99999999999999999999"), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! Files, gzip files and stdin as chunk sources.

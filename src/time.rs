@@ -1,0 +1,185 @@
+//! Timestamps: fast RFC 3339 parsing to epoch milliseconds, and formatting back.
+//!
+//! Every stage speaks epoch milliseconds (`i64`, UTC). Envoy's default
+//! `%START_TIME%` and kubectl's `--timestamps` are both RFC 3339, so the hot
+//! path parses them by hand; anything unusual falls back to chrono.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// Parses an RFC 3339 timestamp (`2026-11-20T11:43:14.559Z`, any number of
+/// fractional digits, `Z` or a `+hh:mm` offset) into epoch milliseconds.
+///
+/// ```
+/// assert_eq!(strictly::time::parse_rfc3339_ms(b"1970-01-01T00:00:01.5Z"), Some(1500));
+/// assert_eq!(strictly::time::parse_rfc3339_ms(b"not a time"), None);
+/// ```
+pub fn parse_rfc3339_ms(s: &[u8]) -> Option<i64> {
+    if let Some(ms) = parse_fast(s) {
+        return Some(ms);
+    }
+    let text = std::str::from_utf8(s).ok()?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc).timestamp_millis())
+}
+
+/// Parses the common shape `YYYY-MM-DDTHH:MM:SS[.fff…]Z` without allocating.
+fn parse_fast(s: &[u8]) -> Option<i64> {
+    if s.len() < 20 || s[4] != b'-' || s[7] != b'-' || (s[10] != b'T' && s[10] != b't') {
+        return None;
+    }
+    if s[13] != b':' || s[16] != b':' {
+        return None;
+    }
+    let year = digits(&s[0..4])? as i64;
+    let month = digits(&s[5..7])?;
+    let day = digits(&s[8..10])?;
+    let hour = digits(&s[11..13])? as i64;
+    let min = digits(&s[14..16])? as i64;
+    let sec = digits(&s[17..19])? as i64;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0i64;
+    if s[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < s.len() && s[i].is_ascii_digit() {
+            if i - start < 3 {
+                millis = millis * 10 + (s[i] - b'0') as i64;
+            }
+            i += 1;
+        }
+        let n = i - start;
+        if n == 0 {
+            return None;
+        }
+        for _ in n..3 {
+            millis *= 10;
+        }
+    }
+    if i + 1 != s.len() || (s[i] != b'Z' && s[i] != b'z') {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + hour) * 60 + min) * 60_000 + sec * 1000 + millis)
+}
+
+fn digits(s: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (b - b'0') as u32;
+    }
+    Some(v)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC, with milliseconds only when non-zero.
+///
+/// ```
+/// assert_eq!(strictly::time::format_ms(1500), "1970-01-01T00:00:01.500Z");
+/// assert_eq!(strictly::time::format_ms(0), "1970-01-01T00:00:00Z");
+/// ```
+pub fn format_ms(ms: i64) -> String {
+    let t = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    let fmt = if ms.rem_euclid(1000) == 0 {
+        SecondsFormat::Secs
+    } else {
+        SecondsFormat::Millis
+    };
+    t.to_rfc3339_opts(fmt, true)
+}
+
+/// Parses a duration like `24h`, `30m`, `7d`, `1h30m`, `90s` or `1w` into milliseconds.
+///
+/// ```
+/// assert_eq!(strictly::time::parse_duration_ms("1h30m"), Ok(5_400_000));
+/// assert!(strictly::time::parse_duration_ms("soon").is_err());
+/// ```
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total: i64 = 0;
+    let mut num = String::new();
+    let mut saw_unit = false;
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1_000,
+            'm' => 60_000,
+            'h' => 3_600_000,
+            'd' => 86_400_000,
+            'w' => 604_800_000,
+            _ => return Err(format!("invalid duration {text:?}: unknown unit {c:?} (use s, m, h, d or w)")),
+        };
+        let n: i64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}: expected a number before {c:?}"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("invalid duration {text:?}: too large"))?;
+        num.clear();
+        saw_unit = true;
+    }
+    if !num.is_empty() || !saw_unit {
+        return Err(format!("invalid duration {text:?}: expected e.g. 24h, 30m, 7d or 1h30m"));
+    }
+    if total <= 0 {
+        return Err(format!("invalid duration {text:?}: must be greater than zero"));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_path_agrees_with_chrono() {
+        for s in [
+            "2021-06-14T10:27:59.758Z",
+            "2026-11-20T11:43:14.559123456Z",
+            "2024-02-29T23:59:59Z",
+            "1999-12-31T00:00:00.1Z",
+        ] {
+            let want = DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
+            assert_eq!(parse_fast(s.as_bytes()), Some(want), "{s}");
+        }
+    }
+
+    #[test]
+    fn offsets_fall_back_to_chrono() {
+        assert_eq!(
+            parse_rfc3339_ms(b"2026-11-20T12:43:14.559+01:00"),
+            parse_rfc3339_ms(b"2026-11-20T11:43:14.559Z")
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert_eq!(parse_rfc3339_ms(b"2026-13-20T11:43:14Z"), None);
+        assert_eq!(parse_rfc3339_ms(b"2026-11-20 11:43:14"), None);
+        assert_eq!(parse_rfc3339_ms(b""), None);
+    }
+}

@@ -1,0 +1,360 @@
+//! Verdicts: from the settled aggregate to the report data (spec §4 and §5).
+//!
+//! Everything here is a plain function over plain data: the window is fixed,
+//! each destination is judged ready, blocked or insufficient, and the result
+//! is a [`Report`] whose field names are the spec's JSON contract.
+
+use serde::Serialize;
+
+use crate::aggregate::{Counts, Resolved, ResolvedDestination, Window};
+use crate::time::format_ms;
+
+/// What decides a verdict besides the data.
+#[derive(Clone, Debug)]
+pub struct VerdictConfig {
+    /// Window length, ms (`--window`).
+    pub window_ms: i64,
+    /// `--until`, epoch ms; otherwise the newest timestamp seen.
+    pub until_ms: Option<i64>,
+    /// `--min-requests`.
+    pub min_requests: u64,
+}
+
+/// The verdict on one destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Blocked,
+    Insufficient,
+    Ready,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Blocked => "blocked",
+            Verdict::Insufficient => "insufficient",
+            Verdict::Ready => "ready",
+        }
+    }
+}
+
+/// The whole report (spec §5).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub window: WindowReport,
+    pub min_requests: u64,
+    pub input: InputReport,
+    pub destinations: Vec<DestinationReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WindowReport {
+    pub start: String,
+    pub end: String,
+    pub seconds: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InputReport {
+    pub lines: u64,
+    pub requests: u64,
+    pub outbound: u64,
+    pub skipped: u64,
+    pub malformed: u64,
+    pub outside_window: u64,
+    /// `file:line: text` of the first malformed lines.
+    pub malformed_examples: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DestinationReport {
+    pub destination: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub requests: u64,
+    pub mtls: u64,
+    pub plaintext: u64,
+    pub audited: u64,
+    pub xfcc_forged: u64,
+    pub last_plaintext: Option<String>,
+    pub coverage: CoverageReport,
+    pub sources: Vec<SourceReport>,
+    /// Why the destination could not be named, and what to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CoverageReport {
+    /// From when every stream (replica) that carried this destination has logs.
+    pub start: Option<String>,
+    pub complete: bool,
+    /// Streams whose logs begin after the window starts.
+    pub short: Vec<StreamShort>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamShort {
+    pub stream: String,
+    pub start: Option<String>,
+    /// How much of the window its logs cover, seconds.
+    pub covered_seconds: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceReport {
+    pub source: String,
+    pub peer: Option<String>,
+    pub requests: u64,
+    pub mtls: u64,
+    pub plaintext: u64,
+    pub audited: u64,
+    pub xfcc_forged: u64,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub duration_ms: Option<DurationReport>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct DurationReport {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+/// Fixes the window: `--until`, else the newest timestamp seen rounded up to
+/// the second (buckets are whole seconds, so the window is then exact).
+pub fn window(config: &VerdictConfig, newest_ms: Option<i64>) -> Window {
+    let end_ms = config
+        .until_ms
+        .or_else(|| newest_ms.map(|t| (t + 999).div_euclid(1000) * 1000))
+        .unwrap_or(0);
+    Window {
+        start_ms: end_ms - config.window_ms,
+        end_ms,
+    }
+}
+
+/// Builds the report; `inputs` names the inputs for malformed-line examples.
+pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) -> Report {
+    let window = window(config, resolved.newest_ms);
+    let mut destinations: Vec<DestinationReport> = resolved
+        .destinations
+        .iter()
+        .map(|d| judge(d, &window, config.min_requests))
+        .collect();
+    destinations.sort_by(|a, b| (a.verdict, &a.destination).cmp(&(b.verdict, &b.destination)));
+    let in_window: u64 = destinations.iter().map(|d| d.requests).sum();
+    let input = &resolved.input;
+    Report {
+        window: WindowReport {
+            start: format_ms(window.start_ms),
+            end: format_ms(window.end_ms),
+            seconds: config.window_ms / 1000,
+        },
+        min_requests: config.min_requests,
+        input: InputReport {
+            lines: input.lines,
+            requests: input.requests,
+            outbound: input.outbound,
+            skipped: input.skipped,
+            malformed: input.malformed,
+            outside_window: input.requests.saturating_sub(in_window),
+            malformed_examples: input
+                .malformed_examples
+                .iter()
+                .map(|e| {
+                    let name = inputs.get(e.input as usize).map_or("-", String::as_str);
+                    format!("{name}:{}: {}", e.line, e.text)
+                })
+                .collect(),
+        },
+        destinations,
+    }
+}
+
+/// Judges one destination over `window` (spec §4).
+fn judge(dest: &ResolvedDestination, window: &Window, min_requests: u64) -> DestinationReport {
+    let mut total = Counts::default();
+    let mut last_plaintext = None;
+    let mut sources: Vec<SourceReport> = Vec::new();
+    for s in &dest.sources {
+        last_plaintext = last_plaintext.max(s.last_plaintext_until(window.end_ms));
+        let c = s.counts_in(window);
+        if c.requests() == 0 {
+            continue;
+        }
+        total.add(&c);
+        let duration_ms = s.durations_in(window).filter(|h| !h.is_empty()).map(|h| DurationReport {
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+        });
+        sources.push(SourceReport {
+            source: s.source.clone(),
+            peer: s.peer.clone(),
+            requests: c.requests(),
+            mtls: c.mtls,
+            plaintext: c.plaintext,
+            audited: c.audited,
+            xfcc_forged: c.xfcc_forged,
+            first_seen: c.first_ms.map(format_ms),
+            last_seen: c.last_ms.map(format_ms),
+            duration_ms,
+        });
+    }
+    // Plaintext callers first (they are the news), then the busiest.
+    sources.sort_by(|a, b| {
+        (b.plaintext, b.requests, &a.source, &a.peer).cmp(&(a.plaintext, a.requests, &b.source, &b.peer))
+    });
+
+    let short: Vec<StreamShort> = dest
+        .streams
+        .iter()
+        .filter(|s| s.first_ms.is_none_or(|t| t > window.start_ms))
+        .map(|s| StreamShort {
+            stream: s.display.clone(),
+            start: s.first_ms.map(format_ms),
+            covered_seconds: s
+                .first_ms
+                .map_or(0, |t| (window.end_ms - t.max(window.start_ms)).max(0) / 1000),
+        })
+        .collect();
+    let coverage_start = dest
+        .streams
+        .iter()
+        .map(|s| s.first_ms)
+        .try_fold(i64::MIN, |acc, t| t.map(|t| acc.max(t)))
+        .filter(|&t| t != i64::MIN);
+    let complete = short.is_empty() && !dest.streams.is_empty();
+
+    let (verdict, reason) = decide(&total, last_plaintext, complete, &short, window, min_requests);
+    DestinationReport {
+        destination: dest.name.clone(),
+        verdict,
+        reason,
+        requests: total.requests(),
+        mtls: total.mtls,
+        plaintext: total.plaintext,
+        audited: total.audited,
+        xfcc_forged: total.xfcc_forged,
+        last_plaintext: last_plaintext.map(format_ms),
+        coverage: CoverageReport {
+            start: coverage_start.map(format_ms),
+            complete,
+            short,
+        },
+        sources,
+        hint: dest.hint.clone(),
+    }
+}
+
+/// The verdict rules of spec §4, with the sentence that explains the outcome.
+fn decide(
+    total: &Counts,
+    last_plaintext: Option<i64>,
+    complete: bool,
+    short: &[StreamShort],
+    window: &Window,
+    min_requests: u64,
+) -> (Verdict, String) {
+    let plural = |n: u64, one: &str| if n == 1 { one.to_string() } else { format!("{one}s") };
+    if total.plaintext > 0 {
+        let last = total.last_plaintext_ms.or(last_plaintext).map_or_else(String::new, |t| format!(", last at {}", format_ms(t)));
+        return (
+            Verdict::Blocked,
+            format!("{} plaintext {} in the window{last}", total.plaintext, plural(total.plaintext, "request")),
+        );
+    }
+    let mut why = Vec::new();
+    if !complete {
+        match short.iter().max_by_key(|s| (s.start.is_some(), s.start.clone())) {
+            Some(s) if s.start.is_some() => why.push(format!(
+                "logs of {} cover only {} of the {} window (from {})",
+                s.stream,
+                human_duration(s.covered_seconds * 1000),
+                human_duration(window.end_ms - window.start_ms),
+                s.start.as_deref().unwrap_or("-"),
+            )),
+            _ => why.push("the logs carry no timestamps to show they cover the window".to_string()),
+        }
+    }
+    if total.mtls < min_requests {
+        why.push(format!(
+            "only {} mTLS {} in the window (--min-requests {min_requests})",
+            total.mtls,
+            plural(total.mtls, "request")
+        ));
+    }
+    if !why.is_empty() {
+        return (Verdict::Insufficient, why.join("; "));
+    }
+    let mut reason = format!(
+        "{} mTLS {} in the window, no plaintext",
+        total.mtls,
+        plural(total.mtls, "request")
+    );
+    if let Some(t) = last_plaintext {
+        reason.push_str(&format!(" (last plaintext {}, before the window)", format_ms(t)));
+    }
+    (Verdict::Ready, reason)
+}
+
+/// Formats milliseconds as `1d2h`, `24h`, `1h30m`, `45s`.
+pub fn human_duration(ms: i64) -> String {
+    let mut secs = ms / 1000;
+    if secs <= 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, len) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= len {
+            out.push_str(&format!("{}{unit}", secs / len));
+            secs %= len;
+        }
+    }
+    out
+}
+
+/// Exit status of `report` (spec §4): 0 when every destination is ready, else 1.
+/// No destination at all is not "all ready": there is no evidence.
+pub fn exit_code(report: &Report) -> i32 {
+    let all_ready = !report.destinations.is_empty()
+        && report.destinations.iter().all(|d| d.verdict == Verdict::Ready);
+    if all_ready { 0 } else { 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_flags() {
+        assert_eq!(human_duration(86_400_000), "1d");
+        assert_eq!(human_duration(5_400_000), "1h30m");
+        assert_eq!(human_duration(0), "0s");
+    }
+
+    #[test]
+    fn derived_window_end_rounds_up_to_the_second() {
+        let cfg = VerdictConfig { window_ms: 60_000, until_ms: None, min_requests: 10 };
+        let w = window(&cfg, Some(1_500));
+        assert_eq!((w.start_ms, w.end_ms), (-58_000, 2_000));
+        let cfg = VerdictConfig { until_ms: Some(1_234), ..cfg };
+        assert_eq!(window(&cfg, Some(99_999)).end_ms, 1_234);
+    }
+
+    #[test]
+    fn verdict_rules() {
+        let w = Window { start_ms: 0, end_ms: 86_400_000 };
+        let mtls = Counts { mtls: 10, ..Default::default() };
+        assert_eq!(decide(&mtls, None, true, &[], &w, 10).0, Verdict::Ready);
+        assert_eq!(decide(&mtls, None, true, &[], &w, 11).0, Verdict::Insufficient);
+        assert_eq!(decide(&mtls, None, false, &[], &w, 10).0, Verdict::Insufficient);
+        let pt = Counts { plaintext: 1, last_plaintext_ms: Some(5), ..mtls };
+        let (v, reason) = decide(&pt, None, false, &[], &w, 10);
+        assert_eq!(v, Verdict::Blocked);
+        assert_eq!(reason, "1 plaintext request in the window, last at 1970-01-01T00:00:00.005Z");
+    }
+}
