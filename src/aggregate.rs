@@ -35,6 +35,9 @@ pub struct AggregateConfig {
     pub destination: Option<String>,
     /// The window, when its end is known before reading (`--until`): filters exactly.
     pub known_window: Option<Window>,
+    /// Source rows kept per destination while reading (0: no bound). Past it,
+    /// the lighter half is folded into one row with exact totals.
+    pub max_sources: usize,
 }
 
 /// A half-open time window `(start, end]`, epoch ms.
@@ -97,7 +100,8 @@ impl Bucket {
 
     /// Widens into [`Counts`]; `second` is the bucket key.
     fn counts(&self, second: i64) -> Counts {
-        let at = |off: u16| (off != 0 && second != UNTIMED).then(|| (second - 1) * 1000 + off as i64);
+        let at =
+            |off: u16| (off != 0 && second != UNTIMED).then(|| (second - 1) * 1000 + off as i64);
         Counts {
             mtls: self.mtls as u64,
             plaintext: self.plaintext as u64,
@@ -137,7 +141,6 @@ impl Counts {
         self.last_ms = max_opt(self.last_ms, o.last_ms);
         self.last_plaintext_ms = max_opt(self.last_plaintext_ms, o.last_plaintext_ms);
     }
-
 }
 
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -177,11 +180,12 @@ pub struct MalformedExample {
     pub text: String,
 }
 
-/// Maps names to dense ids.
+/// Maps names to dense ids; released ids are reused, so memory follows live names only.
 #[derive(Clone, Debug, Default)]
 struct Interner {
     ids: HashMap<Box<[u8]>, u32>,
     names: Vec<Box<[u8]>>,
+    free: Vec<u32>,
 }
 
 impl Interner {
@@ -189,14 +193,87 @@ impl Interner {
         if let Some(&id) = self.ids.get(key) {
             return id;
         }
-        let id = self.names.len() as u32;
-        self.names.push(key.into());
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.names[id as usize] = key.into();
+                id
+            }
+            None => {
+                self.names.push(key.into());
+                (self.names.len() - 1) as u32
+            }
+        };
         self.ids.insert(key.into(), id);
         id
     }
 
     fn name(&self, id: u32) -> &[u8] {
         &self.names[id as usize]
+    }
+
+    /// Forgets a name; its id will be handed out again.
+    fn release(&mut self, id: u32) {
+        let name = std::mem::take(&mut self.names[id as usize]);
+        self.ids.remove(&name);
+        self.free.push(id);
+    }
+
+    /// Live ids and names.
+    fn live(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        let free: HashSet<u32> = self.free.iter().copied().collect();
+        self.names
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| !free.contains(&(*i as u32)))
+            .map(|(i, n)| (i as u32, &n[..]))
+    }
+}
+
+/// A HyperLogLog sketch (2^10 registers, ~3% error): how many distinct
+/// sources were folded, in constant memory and independent of order.
+#[derive(Clone, Debug)]
+pub struct Sketch {
+    registers: Box<[u8; 1024]>,
+}
+
+impl Default for Sketch {
+    fn default() -> Self {
+        Sketch {
+            registers: Box::new([0; 1024]),
+        }
+    }
+}
+
+impl Sketch {
+    fn insert(&mut self, item: &[u8]) {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same estimate on every run and thread.
+        let mut h = std::hash::DefaultHasher::new();
+        item.hash(&mut h);
+        let x = h.finish();
+        let index = (x >> 54) as usize;
+        let rank = ((x << 10) | (1 << 9)).leading_zeros() as u8 + 1;
+        self.registers[index] = self.registers[index].max(rank);
+    }
+
+    fn merge(&mut self, o: &Sketch) {
+        for (a, b) in self.registers.iter_mut().zip(o.registers.iter()) {
+            *a = (*a).max(*b);
+        }
+    }
+
+    /// The estimated number of distinct items inserted.
+    pub fn estimate(&self) -> u64 {
+        let m = 1024.0f64;
+        let sum: f64 = self.registers.iter().map(|&r| 2f64.powi(-(r as i32))).sum();
+        let raw = 0.7213 / (1.0 + 1.079 / m) * m * m / sum;
+        let zeros = self.registers.iter().filter(|&&r| r == 0).count();
+        let est = if raw <= 2.5 * m && zeros > 0 {
+            m * (m / zeros as f64).ln()
+        } else {
+            raw
+        };
+        est.round() as u64
     }
 }
 
@@ -258,8 +335,9 @@ enum DestKind {
     PendingNamespace(u32),
 }
 
+/// The buckets of one destination × source (or of a folded group of sources).
 #[derive(Clone, Debug, Default)]
-struct Cell {
+pub struct Cell {
     buckets: BTreeMap<i64, Bucket>,
     durations: BTreeMap<i64, Histogram<u32>>,
     /// The newest plaintext request filtered out before a known window.
@@ -267,8 +345,13 @@ struct Cell {
 }
 
 impl Cell {
+    fn requests(&self) -> u64 {
+        self.buckets.values().map(|b| b.mtls as u64 + b.plaintext as u64).sum()
+    }
+
     fn merge(&mut self, other: Cell) {
-        self.last_plaintext_before = max_opt(self.last_plaintext_before, other.last_plaintext_before);
+        self.last_plaintext_before =
+            max_opt(self.last_plaintext_before, other.last_plaintext_before);
         for (s, c) in other.buckets {
             self.buckets.entry(s).or_default().add(&c);
         }
@@ -300,7 +383,19 @@ pub struct Aggregator {
     cells: HashMap<(u32, u32), Cell>,
     /// Which streams carried each destination's requests (coverage is per replica).
     contributions: HashSet<(u32, u32)>,
+    /// Live source cells per destination, and cells per source (to release names).
+    live_per_dest: HashMap<u32, usize>,
+    cells_per_source: HashMap<u32, u32>,
+    /// What the bound folded away, per destination.
+    folded: HashMap<u32, Folded>,
     scratch: Vec<u8>,
+}
+
+/// Sources folded into one row: exact totals, estimated distinct count.
+#[derive(Clone, Debug, Default)]
+pub struct Folded {
+    pub cell: Cell,
+    pub distinct: Sketch,
 }
 
 /// Identifies a stream inside one [`Aggregator`].
@@ -378,7 +473,9 @@ impl Aggregator {
         self.input.malformed += 1;
         let ex = &mut self.input.malformed_examples;
         if ex.len() >= MALFORMED_EXAMPLES
-            && ex.last().is_some_and(|last| (last.input, last.line) < (input, line))
+            && ex
+                .last()
+                .is_some_and(|last| (last.input, last.line) < (input, line))
         {
             return;
         }
@@ -400,14 +497,16 @@ impl Aggregator {
         if let Some(t) = t {
             self.observe(stream, t);
         }
-        if let (Some(w), Some(t)) = (self.config.known_window, t) {
-            if !w.contains(t) {
+        if let (Some(w), Some(t)) = (self.config.known_window, t)
+            && !w.contains(t)
+        {
+            {
                 self.input.outside_window += 1;
                 // Before the window it still says when plaintext was last seen.
                 if t <= w.end_ms && req.is_plaintext() {
                     let dest = self.destination(stream, req);
                     let source = self.source(req);
-                    let cell = self.cells.entry((dest, source)).or_default();
+                    let cell = self.cell(dest, source);
                     cell.last_plaintext_before = max_opt(cell.last_plaintext_before, Some(t));
                 }
                 return;
@@ -420,7 +519,7 @@ impl Aggregator {
             info.last_dest = Some(dest);
             self.contributions.insert((dest, stream.0));
         }
-        let cell = self.cells.entry((dest, source)).or_default();
+        let cell = self.cell(dest, source);
         // Second s holds ((s-1)·1000, s·1000]; the offset 1..=1000 places t inside it.
         let (second, off) = match t {
             Some(t) => {
@@ -503,6 +602,49 @@ impl Aggregator {
         id
     }
 
+    /// The cell of `dest` × `source`, created (within the bound) if new.
+    fn cell(&mut self, dest: u32, source: u32) -> &mut Cell {
+        if !self.cells.contains_key(&(dest, source)) {
+            let live = self.live_per_dest.entry(dest).or_default();
+            *live += 1;
+            *self.cells_per_source.entry(source).or_default() += 1;
+            if self.config.max_sources > 0 && *live > self.config.max_sources {
+                self.fold(dest, Some(source));
+            }
+        }
+        self.cells.entry((dest, source)).or_default()
+    }
+
+    /// Folds the lighter half of `dest`'s source cells into its folded row
+    /// (never `keep`, the source being recorded). Halving makes the cost of
+    /// folding constant per recorded cell.
+    fn fold(&mut self, dest: u32, keep: Option<u32>) {
+        let mut mine: Vec<(u64, u32)> = self
+            .cells
+            .iter()
+            .filter(|((d, s), _)| *d == dest && Some(*s) != keep)
+            .map(|((_, s), c)| (c.requests(), *s))
+            .collect();
+        mine.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| self.sources.name(a.1).cmp(self.sources.name(b.1))));
+        let n = mine.len().div_ceil(2);
+        let folded = self.folded.entry(dest).or_default();
+        for &(_, source) in &mine[..n] {
+            if let Some(cell) = self.cells.remove(&(dest, source)) {
+                folded.cell.merge(cell);
+                folded.distinct.insert(self.sources.name(source));
+            }
+            let refs = self.cells_per_source.entry(source).or_default();
+            *refs = refs.saturating_sub(1);
+            if *refs == 0 {
+                self.cells_per_source.remove(&source);
+                self.sources.release(source);
+            }
+        }
+        if let Some(live) = self.live_per_dest.get_mut(&dest) {
+            *live -= n;
+        }
+    }
+
     fn source(&mut self, req: &Request<'_>) -> u32 {
         let key = &mut self.scratch;
         key.clear();
@@ -530,9 +672,14 @@ impl Aggregator {
             stream_info,
             cells,
             contributions,
+            folded,
             ..
         } = other;
-        let ns_map: Vec<u32> = namespaces.names.iter().map(|n| self.namespaces.intern(n)).collect();
+        let ns_map: Vec<u32> = namespaces
+            .names
+            .iter()
+            .map(|n| self.namespaces.intern(n))
+            .collect();
         self.input.lines += input.lines;
         self.input.requests += input.requests;
         self.input.outbound += input.outbound;
@@ -573,7 +720,9 @@ impl Aggregator {
                 if id as usize == self.dest_kind.len() {
                     self.dest_kind.push(match kind {
                         DestKind::Named => DestKind::Named,
-                        DestKind::PendingStream(s) => DestKind::PendingStream(stream_map[s as usize]),
+                        DestKind::PendingStream(s) => {
+                            DestKind::PendingStream(stream_map[s as usize])
+                        }
                         DestKind::PendingNamespace(s) => {
                             DestKind::PendingNamespace(stream_map[s as usize])
                         }
@@ -589,12 +738,18 @@ impl Aggregator {
             mine.named.merge(info.named, |d| dest_map[d as usize]);
             mine.named_ns.merge(info.named_ns, |n| ns_map[n as usize]);
         }
-        let source_map: Vec<u32> = sources.names.iter().map(|n| self.sources.intern(n)).collect();
+        let mut source_map = vec![u32::MAX; sources.names.len()];
+        for (id, name) in sources.live() {
+            source_map[id as usize] = self.sources.intern(name);
+        }
         for ((d, s), cell) in cells {
-            self.cells
-                .entry((dest_map[d as usize], source_map[s as usize]))
-                .or_default()
+            self.cell(dest_map[d as usize], source_map[s as usize])
                 .merge(cell);
+        }
+        for (d, f) in folded {
+            let mine = self.folded.entry(dest_map[d as usize]).or_default();
+            mine.cell.merge(f.cell);
+            mine.distinct.merge(&f.distinct);
         }
         for (d, s) in contributions {
             self.contributions
@@ -605,7 +760,8 @@ impl Aggregator {
     /// Settles attribution that needed whole streams and returns the final aggregate.
     pub fn resolve(mut self) -> Resolved {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let mut final_name: Vec<(String, Option<String>)> = Vec::with_capacity(self.dest_kind.len());
+        let mut final_name: Vec<(String, Option<String>)> =
+            Vec::with_capacity(self.dest_kind.len());
         for (id, kind) in self.dest_kind.iter().enumerate() {
             let entry = match kind {
                 DestKind::Named => (text(self.dests.name(id as u32)), None),
@@ -633,7 +789,10 @@ impl Aggregator {
                     let info = &self.stream_info[*s as usize];
                     let workload = info.workload.clone().unwrap_or_default();
                     match info.named_ns {
-                        OneOf::One(ns) => (format!("{}/{workload}", text(self.namespaces.name(ns))), None),
+                        OneOf::One(ns) => (
+                            format!("{}/{workload}", text(self.namespaces.name(ns))),
+                            None,
+                        ),
                         _ => (
                             format!("{UNKNOWN_NAMESPACE}/{workload}"),
                             Some(format!(
@@ -659,10 +818,12 @@ impl Aggregator {
             .collect();
         for ((d, s), cell) in self.cells.drain() {
             let (name, hint) = &final_name[d as usize];
-            let dest = destinations.entry(name.clone()).or_insert_with(|| ResolvedDestination {
-                name: name.clone(),
-                ..Default::default()
-            });
+            let dest = destinations
+                .entry(name.clone())
+                .or_insert_with(|| ResolvedDestination {
+                    name: name.clone(),
+                    ..Default::default()
+                });
             if dest.hint.is_none() {
                 dest.hint.clone_from(hint);
             }
@@ -680,6 +841,22 @@ impl Aggregator {
                 }
             }
         }
+        for (d, f) in self.folded.drain() {
+            let (name, _) = &final_name[d as usize];
+            let dest = destinations
+                .entry(name.clone())
+                .or_insert_with(|| ResolvedDestination {
+                    name: name.clone(),
+                    ..Default::default()
+                });
+            match &mut dest.folded {
+                Some(mine) => {
+                    mine.cell.merge(f.cell);
+                    mine.distinct.merge(&f.distinct);
+                }
+                None => dest.folded = Some(f),
+            }
+        }
         for (d, s) in &self.contributions {
             let (name, _) = &final_name[*d as usize];
             if let Some(dest) = destinations.get_mut(name) {
@@ -694,7 +871,8 @@ impl Aggregator {
         }
         for dest in destinations.values_mut() {
             dest.streams.sort_by(|a, b| a.display.cmp(&b.display));
-            dest.sources.sort_by(|a, b| (&a.source, &a.peer).cmp(&(&b.source, &b.peer)));
+            dest.sources
+                .sort_by(|a, b| (&a.source, &a.peer).cmp(&(&b.source, &b.peer)));
         }
         let newest_ms = self.stream_info.iter().filter_map(|s| s.last_ms).max();
         Resolved {
@@ -726,6 +904,8 @@ pub struct ResolvedDestination {
     pub hint: Option<String>,
     pub sources: Vec<ResolvedSource>,
     pub streams: Vec<StreamCoverage>,
+    /// Sources the bound folded away while reading.
+    pub folded: Option<Folded>,
     source_index: HashMap<u32, usize>,
 }
 
@@ -741,21 +921,21 @@ pub struct StreamCoverage {
 pub struct ResolvedSource {
     pub source: String,
     pub peer: Option<String>,
-    cell: Cell,
+    pub cell: Cell,
 }
 
-impl ResolvedSource {
+impl Cell {
     /// Sums the buckets inside `window` (untimed requests always count).
     pub fn counts_in(&self, window: &Window) -> Counts {
         let mut total = Counts::default();
-        if let Some(b) = self.cell.buckets.get(&UNTIMED) {
+        if let Some(b) = self.buckets.get(&UNTIMED) {
             total.add(&b.counts(UNTIMED));
         }
         // Bucket s holds (s-1 s, s s]: it meets (start, end] when s > start and s-1 < end.
         let lo = window.start_ms.div_euclid(1000) + 1;
         let hi = (window.end_ms - 1).div_euclid(1000) + 1;
         if lo <= hi {
-            for (&s, b) in self.cell.buckets.range(lo..=hi) {
+            for (&s, b) in self.buckets.range(lo..=hi) {
                 total.add(&b.counts(s));
             }
         }
@@ -765,13 +945,12 @@ impl ResolvedSource {
     /// The newest plaintext request at or before `end`, inside the window or not.
     pub fn last_plaintext_until(&self, end_ms: i64) -> Option<i64> {
         let in_buckets = self
-            .cell
             .buckets
             .iter()
             .filter_map(|(&s, b)| b.counts(s).last_plaintext_ms)
             .filter(|&t| t <= end_ms)
             .max();
-        max_opt(in_buckets, self.cell.last_plaintext_before)
+        max_opt(in_buckets, self.last_plaintext_before)
     }
 
     /// Request durations in the hours that meet the window.
@@ -779,7 +958,7 @@ impl ResolvedSource {
         let lo = window.start_ms.div_euclid(3_600_000);
         let hi = window.end_ms.div_euclid(3_600_000);
         let mut out: Option<Histogram<u32>> = None;
-        for (_, h) in self.cell.durations.range(lo..=hi) {
+        for (_, h) in self.durations.range(lo..=hi) {
             match &mut out {
                 Some(o) => {
                     let _ = o.add(h);
@@ -788,5 +967,117 @@ impl ResolvedSource {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plaintext(t: i64, peer: &[u8]) -> Request<'_> {
+        Request {
+            inbound: true,
+            time_ms: Some(t),
+            transport: Transport::Plaintext { forged_xfcc: false },
+            peer: Some(peer),
+            named_destination: None,
+            audited: false,
+            duration_ms: Some(3),
+        }
+    }
+
+    fn mtls(t: i64) -> Request<'static> {
+        Request {
+            inbound: true,
+            time_ms: Some(t),
+            transport: Transport::Mtls {
+                identity: Some(b"spiffe://td/ns/a/sa/caller"),
+            },
+            peer: None,
+            named_destination: Some((b"ns", b"dest")),
+            audited: false,
+            duration_ms: Some(5),
+        }
+    }
+
+    fn window(end_ms: i64, len: i64) -> Window {
+        Window {
+            start_ms: end_ms - len,
+            end_ms,
+        }
+    }
+
+    #[test]
+    fn buckets_answer_whole_second_windows_exactly() {
+        let mut agg = Aggregator::new(AggregateConfig::default());
+        let s = agg.stream(0, "in", &StreamMeta::default());
+        for t in [1_000, 1_001, 2_000, 2_001, 3_000] {
+            agg.record(s, &mtls(t), None);
+        }
+        let r = agg.resolve();
+        let cell = &r.destinations[0].sources[0].cell;
+        assert_eq!(cell.counts_in(&window(2_000, 1_000)).mtls, 2, "(1000, 2000]");
+        assert_eq!(cell.counts_in(&window(3_000, 1_000)).mtls, 2, "(2000, 3000]");
+        assert_eq!(cell.counts_in(&window(3_000, 3_000)).mtls, 5);
+        let c = cell.counts_in(&window(3_000, 2_000));
+        assert_eq!((c.first_ms, c.last_ms), (Some(1_001), Some(3_000)));
+    }
+
+    #[test]
+    fn merge_equals_one_aggregator_over_everything() {
+        let lines: Vec<(i64, bool)> = (0..200).map(|i| (i * 997, i % 7 == 0)).collect();
+        let record = |agg: &mut Aggregator, part: &[(i64, bool)]| {
+            let s = agg.stream(0, "in", &StreamMeta::default());
+            for &(t, pt) in part {
+                let req = if pt { plaintext(t, b"10.0.0.1") } else { mtls(t) };
+                agg.record(s, &req, None);
+            }
+        };
+        let mut whole = Aggregator::new(AggregateConfig::default());
+        record(&mut whole, &lines);
+        let mut a = Aggregator::new(AggregateConfig::default());
+        let mut b = Aggregator::new(AggregateConfig::default());
+        record(&mut b, &lines[..77]);
+        record(&mut a, &lines[77..]);
+        a.merge(b);
+        let (w, m) = (whole.resolve(), a.resolve());
+        assert_eq!(w.destinations.len(), 1);
+        assert_eq!(m.destinations.len(), 1);
+        let win = window(200_000, 200_000);
+        for (x, y) in w.destinations[0].sources.iter().zip(&m.destinations[0].sources) {
+            assert_eq!((&x.source, &x.peer), (&y.source, &y.peer));
+            assert_eq!(x.cell.counts_in(&win), y.cell.counts_in(&win));
+        }
+    }
+
+    /// Issue 3: hundreds of thousands of distinct plaintext peers keep memory
+    /// bounded (at most `max_sources` live cells per destination) and counts exact.
+    #[test]
+    fn issue_3_high_cardinality_sources_are_bounded_and_exact() {
+        let config = AggregateConfig {
+            destination: Some("ns/dest".into()),
+            max_sources: 100,
+            ..Default::default()
+        };
+        let mut agg = Aggregator::new(config);
+        let s = agg.stream(0, "in", &StreamMeta::default());
+        let n = 200_000u32;
+        let mut peer = Vec::new();
+        for i in 0..n {
+            peer.clear();
+            peer.extend_from_slice(format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255).as_bytes());
+            agg.record(s, &plaintext(1_000 + i as i64, &peer), None);
+            assert!(agg.cells.len() <= 101, "cells stay bounded");
+        }
+        assert!(agg.sources.ids.len() <= 101, "source names are released: {}", agg.sources.ids.len());
+        let r = agg.resolve();
+        let d = &r.destinations[0];
+        let win = window(1_000_000, 1_000_000);
+        let live: u64 = d.sources.iter().map(|s| s.cell.counts_in(&win).plaintext).sum();
+        let folded = d.folded.as_ref().expect("folded row");
+        assert_eq!(live + folded.cell.counts_in(&win).plaintext, n as u64);
+        let est = folded.distinct.estimate() as f64;
+        let exact = (n as usize - d.sources.len()) as f64;
+        assert!((est - exact).abs() / exact < 0.1, "estimate {est} vs {exact}");
     }
 }

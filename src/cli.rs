@@ -92,6 +92,10 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = InputKind::Auto)]
     pub input: InputKind,
 
+    /// Source rows per destination; the rest fold into one `other` row (totals stay exact).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub max_sources: usize,
+
     /// Parser threads [default: all cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,

@@ -84,7 +84,10 @@ const MAX_KUBECTL_PREFIX_LEN: usize = "[pod/".len() + 253 + 1 + 63 + 1;
 
 impl EnvelopeDecoder {
     pub fn new(kind: InputKind) -> Self {
-        EnvelopeDecoder { kind, scratch: Vec::new() }
+        EnvelopeDecoder {
+            kind,
+            scratch: Vec::new(),
+        }
     }
 
     /// Takes the envelope off one line (no trailing `\n`; a trailing `\r` is dropped).
@@ -165,13 +168,21 @@ impl EnvelopeDecoder {
         // stern strips the `\n` itself; a CRLF log keeps its `\r` inside the message.
         let message = trim_line_end(message.resolve(scratch));
         let (timestamp_ms, payload) = split_stern_timestamp(message);
-        Some(Enveloped { meta, timestamp_ms, payload })
+        Some(Enveloped {
+            meta,
+            timestamp_ms,
+            payload,
+        })
     }
 }
 
 /// The line as Envoy wrote it, no envelope.
 fn raw(line: &[u8]) -> Enveloped<'_> {
-    Enveloped { meta: StreamMeta::default(), timestamp_ms: None, payload: line }
+    Enveloped {
+        meta: StreamMeta::default(),
+        timestamp_ms: None,
+        payload: line,
+    }
 }
 
 /// Drops a trailing `\n` and then a trailing `\r` (CRLF logs).
@@ -195,13 +206,15 @@ fn split_timestamp(line: &[u8]) -> Option<(i64, &[u8])> {
 
 /// kubectl logs with `--prefix` and/or `--timestamps`; None if the line has neither.
 fn try_kubectl(line: &[u8]) -> Option<Enveloped<'_>> {
-    if line.starts_with(b"[pod/") {
-        if let Some(decoded) = try_kubectl_prefix(line) {
-            return Some(decoded);
-        }
+    if let Some(decoded) = try_kubectl_prefix(line) {
+        return Some(decoded);
     }
     let (ms, payload) = split_timestamp(line)?;
-    Some(Enveloped { meta: StreamMeta::default(), timestamp_ms: Some(ms), payload })
+    Some(Enveloped {
+        meta: StreamMeta::default(),
+        timestamp_ms: Some(ms),
+        payload,
+    })
 }
 
 /// Parses `[pod/NAME/CONTAINER] [RFC3339 ]payload`.
@@ -221,8 +234,16 @@ fn try_kubectl_prefix(line: &[u8]) -> Option<Enveloped<'_>> {
         Some((ms, payload)) => (Some(ms), payload),
         None => (None, payload),
     };
-    let meta = StreamMeta { namespace: None, pod: Some(pod), container: Some(container) };
-    Some(Enveloped { meta, timestamp_ms, payload })
+    let meta = StreamMeta {
+        namespace: None,
+        pod: Some(pod),
+        container: Some(container),
+    };
+    Some(Enveloped {
+        meta,
+        timestamp_ms,
+        payload,
+    })
 }
 
 /// Parses `[NAMESPACE ]POD CONTAINER MESSAGE` (ANSI escapes already stripped).
@@ -231,15 +252,16 @@ fn parse_stern_text(text: &[u8], forced: bool) -> Option<Enveloped<'_>> {
     let (second, rest2) = split_once(rest1, b' ')?;
     // Try the namespaced form first: its third token is a container name, which
     // no message of the short form starts with (a message starts with `[`, `{`
-    // or a timestamp, none of which is a DNS label).
-    if let Some((third, message)) = split_once(rest2, b' ') {
-        if is_dns_label(first)
-            && is_dns_subdomain(second)
-            && is_dns_label(third)
-            && starts_like_log_line(message)
-        {
-            return Some(stern_message(Some(first), second, third, message));
-        }
+    // or an RFC 3339 time, none of which is a DNS label) — except the `MM-DD`
+    // of `--timestamps=short`, hence the last check.
+    if let Some((third, message)) = split_once(rest2, b' ')
+        && is_dns_label(first)
+        && is_dns_subdomain(second)
+        && is_dns_label(third)
+        && starts_like_log_line(message)
+        && !is_short_stern_timestamp(rest2)
+    {
+        return Some(stern_message(Some(first), second, third, message));
     }
     if is_dns_subdomain(first) && is_dns_label(second) && (forced || starts_like_log_line(rest2)) {
         return Some(stern_message(None, first, second, rest2));
@@ -255,8 +277,16 @@ fn stern_message<'a>(
     message: &'a [u8],
 ) -> Enveloped<'a> {
     let (timestamp_ms, payload) = split_stern_timestamp(message);
-    let meta = StreamMeta { namespace, pod: Some(pod), container: Some(container) };
-    Enveloped { meta, timestamp_ms, payload }
+    let meta = StreamMeta {
+        namespace,
+        pod: Some(pod),
+        container: Some(container),
+    };
+    Enveloped {
+        meta,
+        timestamp_ms,
+        payload,
+    }
 }
 
 /// Takes stern's `--timestamps` time off a message.
@@ -278,7 +308,13 @@ fn split_stern_timestamp(message: &[u8]) -> (Option<i64>, &[u8]) {
 fn is_short_stern_timestamp(message: &[u8]) -> bool {
     const SHAPE: &[u8; 15] = b"00-00 00:00:00 ";
     message.len() >= SHAPE.len()
-        && message.iter().zip(SHAPE).all(|(&b, &s)| if s == b'0' { b.is_ascii_digit() } else { b == s })
+        && message.iter().zip(SHAPE).all(|(&b, &s)| {
+            if s == b'0' {
+                b.is_ascii_digit()
+            } else {
+                b == s
+            }
+        })
 }
 
 /// Returns true if and only if `message` starts like a log line istio-proxy
@@ -465,7 +501,10 @@ impl<'a> JsonScan<'a> {
             let at = self.i + memchr2(b'"', b'\\', self.s.get(self.i..)?)?;
             if self.s[at] == b'"' {
                 self.i = at + 1;
-                return Some(JsonStr { raw: &self.s[start..at], escaped });
+                return Some(JsonStr {
+                    raw: &self.s[start..at],
+                    escaped,
+                });
             }
             escaped = true;
             self.i = at + 2;
@@ -501,7 +540,10 @@ impl<'a> JsonScan<'a> {
             _ => {
                 // A number, true, false or null.
                 let start = self.i;
-                while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+                while self
+                    .peek()
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                {
                     self.i += 1;
                 }
                 (self.i > start).then_some(())
@@ -560,7 +602,8 @@ fn unescape_json(raw: &[u8], out: &mut Vec<u8>) -> Option<()> {
 
 /// Parses four hex digits.
 fn hex4(s: &[u8]) -> Option<u32> {
-    s.iter().try_fold(0u32, |acc, &b| Some(acc * 16 + (b as char).to_digit(16)?))
+    s.iter()
+        .try_fold(0u32, |acc, &b| Some(acc * 16 + (b as char).to_digit(16)?))
 }
 
 #[cfg(test)]
@@ -569,29 +612,57 @@ mod tests {
 
     const ACCESS: &[u8] = br#"[2021-06-14T10:27:59.758Z] "GET / HTTP/1.1" 200 - "-" 0 1100 10 10 "-" mTLS_Origin: "-" mTLS_Destination: "-" cert: "-" audit_flag: "true""#;
     const JSON_ACCESS: &[u8] = br#"{"start_time":"2026-11-20T11:43:14.559Z","method":"GET","upstream_cluster":"inbound|8080||"}"#;
-    const PILOT: &[u8] = b"2026-11-20T11:43:14.559223Z\tinfo\txdsproxy\tconnected to upstream XDS server";
+    const PILOT: &[u8] =
+        b"2026-11-20T11:43:14.559223Z\tinfo\txdsproxy\tconnected to upstream XDS server";
     const TS: &str = "2026-11-20T11:43:14.559123456Z";
 
     fn ms(s: &str) -> i64 {
         parse_rfc3339_ms(s.as_bytes()).unwrap()
     }
 
-    fn decode(kind: InputKind, line: &[u8]) -> (Option<String>, Option<String>, Option<String>, Option<i64>, Vec<u8>) {
+    /// An owned [`Enveloped`]: namespace, pod, container, timestamp, payload.
+    type Parts = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Vec<u8>,
+    );
+
+    fn decode(kind: InputKind, line: &[u8]) -> Parts {
         let mut decoder = EnvelopeDecoder::new(kind);
         let e = decoder.decode(line);
         let s = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
-        (s(e.meta.namespace), s(e.meta.pod), s(e.meta.container), e.timestamp_ms, e.payload.to_vec())
+        (
+            s(e.meta.namespace),
+            s(e.meta.pod),
+            s(e.meta.container),
+            e.timestamp_ms,
+            e.payload.to_vec(),
+        )
     }
 
     fn assert_raw(kind: InputKind, line: &[u8]) {
         let (ns, pod, container, ts, payload) = decode(kind, line);
-        assert_eq!((ns, pod, container, ts), (None, None, None, None), "{}", String::from_utf8_lossy(line));
+        assert_eq!(
+            (ns, pod, container, ts),
+            (None, None, None, None),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
         assert_eq!(payload, trim_line_end(line));
     }
 
     #[test]
     fn raw_lines_stay_raw_in_auto() {
-        for line in [ACCESS, JSON_ACCESS, PILOT, b"", b"Envoy proxy is ready", b"gc 1 @0.011s 2%: 0.013+0.3 ms"] {
+        for line in [
+            ACCESS,
+            JSON_ACCESS,
+            PILOT,
+            b"",
+            b"Envoy proxy is ready",
+            b"gc 1 @0.011s 2%: 0.013+0.3 ms",
+        ] {
             assert_raw(InputKind::Auto, line);
         }
     }
@@ -606,14 +677,20 @@ mod tests {
     fn kubectl_timestamps() {
         let line = [TS.as_bytes(), b" ", ACCESS].concat();
         for kind in [InputKind::Auto, InputKind::Kubectl] {
-            assert_eq!(decode(kind, &line), (None, None, None, Some(ms(TS)), ACCESS.to_vec()));
+            assert_eq!(
+                decode(kind, &line),
+                (None, None, None, Some(ms(TS)), ACCESS.to_vec())
+            );
         }
     }
 
     #[test]
     fn kubectl_timestamps_around_pilot_agent_line() {
         let line = [TS.as_bytes(), b" ", PILOT].concat();
-        assert_eq!(decode(InputKind::Auto, &line), (None, None, None, Some(ms(TS)), PILOT.to_vec()));
+        assert_eq!(
+            decode(InputKind::Auto, &line),
+            (None, None, None, Some(ms(TS)), PILOT.to_vec())
+        );
     }
 
     #[test]
@@ -622,13 +699,23 @@ mod tests {
         let pod = Some("web-api-7d9f8c6b5-x2x4z".to_string());
         let container = Some("istio-proxy".to_string());
         for kind in [InputKind::Auto, InputKind::Kubectl] {
-            assert_eq!(decode(kind, &line), (None, pod.clone(), container.clone(), None, ACCESS.to_vec()));
+            assert_eq!(
+                decode(kind, &line),
+                (None, pod.clone(), container.clone(), None, ACCESS.to_vec())
+            );
         }
     }
 
     #[test]
     fn kubectl_prefix_and_timestamps() {
-        let line = [b"[pod/web-api-7d9f8c6b5-x2x4z/istio-proxy] ", TS.as_bytes(), b" ", ACCESS, b"\r"].concat();
+        let line = [
+            b"[pod/web-api-7d9f8c6b5-x2x4z/istio-proxy] ",
+            TS.as_bytes(),
+            b" ",
+            ACCESS,
+            b"\r",
+        ]
+        .concat();
         let (ns, pod, container, ts, payload) = decode(InputKind::Auto, &line);
         assert_eq!(ns, None);
         assert_eq!(pod.as_deref(), Some("web-api-7d9f8c6b5-x2x4z"));
@@ -669,7 +756,13 @@ mod tests {
 
     #[test]
     fn stern_text_with_namespace_and_timestamps() {
-        let line = [b"istioinaction web-api-7d9f8c6b5-x2x4z istio-proxy ", TS.as_bytes(), b" ", ACCESS].concat();
+        let line = [
+            b"istioinaction web-api-7d9f8c6b5-x2x4z istio-proxy ",
+            TS.as_bytes(),
+            b" ",
+            ACCESS,
+        ]
+        .concat();
         let (ns, pod, container, ts, payload) = decode(InputKind::Auto, &line);
         assert_eq!(ns.as_deref(), Some("istioinaction"));
         assert_eq!(pod.as_deref(), Some("web-api-7d9f8c6b5-x2x4z"));
@@ -680,7 +773,11 @@ mod tests {
 
     #[test]
     fn stern_timestamps_in_local_time_and_short() {
-        let line = [b"web-api-1 istio-proxy 2026-11-20T12:43:14.559123456+01:00 ", ACCESS].concat();
+        let line = [
+            b"web-api-1 istio-proxy 2026-11-20T12:43:14.559123456+01:00 ",
+            ACCESS,
+        ]
+        .concat();
         let (_, _, _, ts, payload) = decode(InputKind::Auto, &line);
         assert_eq!(ts, Some(ms("2026-11-20T11:43:14.559Z")));
         assert_eq!(payload, ACCESS);
@@ -778,13 +875,21 @@ mod tests {
 
     #[test]
     fn stern_json_unescapes_like_serde() {
-        for text in ["plain", "quote \" slash \\ / tab \t nl \n", "é ü 日本 😀 \u{1}", ""] {
+        for text in [
+            "plain",
+            "quote \" slash \\ / tab \t nl \n",
+            "é ü 日本 😀 \u{1}",
+            "",
+        ] {
             let line = serde_json::json!({"message": text, "podName": "p"}).to_string();
             let (_, _, _, _, payload) = decode(InputKind::SternJson, line.as_bytes());
             assert_eq!(payload, text.trim_end_matches('\n').as_bytes(), "{line}");
         }
         let line = br#"{"message":"\ud83d\ude00 \u00e9 \ud800 x","podName":"p"}"#;
-        assert_eq!(decode(InputKind::SternJson, line).4, "😀 é \u{fffd} x".as_bytes());
+        assert_eq!(
+            decode(InputKind::SternJson, line).4,
+            "😀 é \u{fffd} x".as_bytes()
+        );
     }
 
     #[test]
@@ -823,7 +928,13 @@ mod tests {
             b"{\"message\":\"\xff\",\"podName\":\"p\"}",
             b"\x1b[\xff",
         ];
-        for kind in [InputKind::Auto, InputKind::Raw, InputKind::Kubectl, InputKind::Stern, InputKind::SternJson] {
+        for kind in [
+            InputKind::Auto,
+            InputKind::Raw,
+            InputKind::Kubectl,
+            InputKind::Stern,
+            InputKind::SternJson,
+        ] {
             for line in lines {
                 let _ = decode(kind, line);
             }
@@ -835,7 +946,11 @@ mod tests {
     #[test]
     fn decoder_is_reusable_across_envelopes() {
         let mut decoder = EnvelopeDecoder::new(InputKind::Auto);
-        let coloured = [b"\x1b[31mweb-api-1\x1b[0m \x1b[32mistio-proxy\x1b[0m ".as_slice(), ACCESS].concat();
+        let coloured = [
+            b"\x1b[31mweb-api-1\x1b[0m \x1b[32mistio-proxy\x1b[0m ".as_slice(),
+            ACCESS,
+        ]
+        .concat();
         let json = br#"{"message":"[x] \"q\"","podName":"p"}"#;
         for _ in 0..3 {
             assert_eq!(decoder.decode(&coloured).payload, ACCESS);
@@ -883,7 +998,8 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
                 for case in cases {
                     count += 1;
-                    let kind = InputKind::from_str(case.kind.as_deref().unwrap_or("auto"), true).unwrap();
+                    let kind =
+                        InputKind::from_str(case.kind.as_deref().unwrap_or("auto"), true).unwrap();
                     let mut decoder = EnvelopeDecoder::new(kind);
                     let got = decoder.decode(case.line.as_bytes());
                     let s = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
@@ -898,7 +1014,9 @@ mod tests {
                         case.namespace,
                         case.pod,
                         case.container,
-                        case.timestamp.map(|t| parse_rfc3339_ms(t.as_bytes()).expect("bad timestamp in case")),
+                        case.timestamp.map(|t| {
+                            parse_rfc3339_ms(t.as_bytes()).expect("bad timestamp in case")
+                        }),
                         case.payload,
                     );
                     if got != want {
@@ -910,7 +1028,12 @@ mod tests {
                     }
                 }
             }
-            assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n"));
+            assert!(
+                failures.is_empty(),
+                "{} of {count} cases failed:\n{}",
+                failures.len(),
+                failures.join("\n")
+            );
         }
     }
 }

@@ -47,17 +47,21 @@ fn run(cli: Cli) -> Result<u8> {
 
 /// `strictly report`: validate → read → judge → render.
 fn report(args: ReportArgs) -> Result<u8> {
-    let window_ms = time::parse_duration_ms(&args.window).map_err(|e| anyhow::anyhow!("--window: {e}"))?;
+    let window_ms =
+        time::parse_duration_ms(&args.window).map_err(|e| anyhow::anyhow!("--window: {e}"))?;
     let until_ms = args
         .until
         .as_deref()
         .map(|u| {
-            time::parse_rfc3339_ms(u.as_bytes())
-                .with_context(|| format!("--until: {u:?} is not an RFC 3339 time (e.g. 2026-11-20T12:00:00Z)"))
+            time::parse_rfc3339_ms(u.as_bytes()).with_context(|| {
+                format!("--until: {u:?} is not an RFC 3339 time (e.g. 2026-11-20T12:00:00Z)")
+            })
         })
         .transpose()?;
     if let Some(d) = &args.destination {
-        let valid = d.split_once('/').is_some_and(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'));
+        let valid = d
+            .split_once('/')
+            .is_some_and(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'));
         if !valid {
             bail!("--destination: {d:?} is not NAMESPACE/NAME");
         }
@@ -75,6 +79,7 @@ fn report(args: ReportArgs) -> Result<u8> {
             start_ms: end - window_ms,
             end_ms: end,
         }),
+        max_sources: ingest_bound(args.max_sources),
     };
     let mut pipeline = PipelineConfig {
         input_kind: args.input,
@@ -94,12 +99,17 @@ fn report(args: ReportArgs) -> Result<u8> {
         window_ms,
         until_ms,
         min_requests: args.min_requests,
+        max_sources: args.max_sources.max(1),
     };
     let report = verdict::report(&aggregator.resolve(), &verdict_config, &names);
 
     let stdout = io::stdout();
     let tty = stdout.is_terminal();
-    let kind = args.output.unwrap_or(if tty { OutputKind::Table } else { OutputKind::Json });
+    let kind = args.output.unwrap_or(if tty {
+        OutputKind::Table
+    } else {
+        OutputKind::Json
+    });
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -111,11 +121,20 @@ fn report(args: ReportArgs) -> Result<u8> {
     Ok(verdict::exit_code(&report) as u8)
 }
 
+/// Source cells kept per destination while reading: generous above the rows
+/// shown, so the rows shown are the true heaviest unless a destination has
+/// thousands of callers; memory stays bounded by it either way.
+fn ingest_bound(rows: usize) -> usize {
+    rows.saturating_mul(20).max(1000)
+}
+
 /// Files from the command line, or stdin when there are none (refusing an interactive terminal).
 fn inputs(files: &[std::path::PathBuf]) -> Result<Vec<Input>> {
     if files.is_empty() {
         if io::stdin().is_terminal() {
-            bail!("no input: pass log files, or pipe logs in (kubectl logs ... -c istio-proxy | strictly report)");
+            bail!(
+                "no input: pass log files, or pipe logs in (kubectl logs ... -c istio-proxy | strictly report)"
+            );
         }
         return Ok(vec![Input::stdin()]);
     }
@@ -140,8 +159,10 @@ fn progress_bar(inputs: &[Input], disabled: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{spinner} reading {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {wide_bar}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} reading {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {wide_bar}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
 }

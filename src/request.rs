@@ -59,7 +59,9 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
 
     let transport = if format.logs(Field::PeerUriSan) {
         match entry.get(Field::PeerUriSan) {
-            Some(san) => Transport::Mtls { identity: Some(san) },
+            Some(san) => Transport::Mtls {
+                identity: Some(san),
+            },
             None => Transport::Plaintext {
                 forged_xfcc: xfcc_uri.is_some(),
             },
@@ -78,7 +80,9 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
         // The sidecar strips XFCC from plaintext connections, so a URI= in
         // the element it added is the evidence of a client certificate.
         match xfcc_uri {
-            Some(uri) => Transport::Mtls { identity: Some(uri) },
+            Some(uri) => Transport::Mtls {
+                identity: Some(uri),
+            },
             None => Transport::Plaintext { forged_xfcc: false },
         }
     };
@@ -86,11 +90,9 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
     let peer = match transport {
         Transport::Mtls { identity: Some(_) } => None,
         Transport::Mtls { identity: None } => remote,
-        Transport::Plaintext { .. } => remote.or_else(|| {
-            entry
-                .get(Field::ForwardedFor)
-                .and_then(first_forwarded_for)
-        }),
+        Transport::Plaintext { .. } => {
+            remote.or_else(|| entry.get(Field::ForwardedFor).and_then(first_forwarded_for))
+        }
     };
 
     let named_destination = entry
@@ -232,10 +234,7 @@ mod tests {
     fn xfcc_quoted_subject_with_separators() {
         let v = b"Subject=\"CN=a,O=b;c\";URI=spiffe://td/ns/n/sa/s";
         assert_eq!(split_unquoted(v, b',').count(), 1);
-        assert_eq!(
-            xfcc_value(v, b"uri"),
-            Some(&b"spiffe://td/ns/n/sa/s"[..])
-        );
+        assert_eq!(xfcc_value(v, b"uri"), Some(&b"spiffe://td/ns/n/sa/s"[..]));
         assert_eq!(xfcc_value(b"Subject=\"\"", b"Subject"), None);
     }
 

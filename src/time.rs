@@ -37,8 +37,7 @@ fn parse_fast(s: &[u8]) -> Option<i64> {
     let hour = digits(&s[11..13])? as i64;
     let min = digits(&s[14..16])? as i64;
     let sec = digits(&s[17..19])? as i64;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60
-    {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
         return None;
     }
     let mut i = 19;
@@ -130,7 +129,11 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
             'h' => 3_600_000,
             'd' => 86_400_000,
             'w' => 604_800_000,
-            _ => return Err(format!("invalid duration {text:?}: unknown unit {c:?} (use s, m, h, d or w)")),
+            _ => {
+                return Err(format!(
+                    "invalid duration {text:?}: unknown unit {c:?} (use s, m, h, d or w)"
+                ));
+            }
         };
         let n: i64 = num
             .parse()
@@ -143,10 +146,14 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
         saw_unit = true;
     }
     if !num.is_empty() || !saw_unit {
-        return Err(format!("invalid duration {text:?}: expected e.g. 24h, 30m, 7d or 1h30m"));
+        return Err(format!(
+            "invalid duration {text:?}: expected e.g. 24h, 30m, 7d or 1h30m"
+        ));
     }
     if total <= 0 {
-        return Err(format!("invalid duration {text:?}: must be greater than zero"));
+        return Err(format!(
+            "invalid duration {text:?}: must be greater than zero"
+        ));
     }
     Ok(total)
 }

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::aggregate::{Counts, Resolved, ResolvedDestination, Window};
+use crate::aggregate::{Cell, Counts, Resolved, ResolvedDestination, Window};
 use crate::time::format_ms;
 
 /// What decides a verdict besides the data.
@@ -18,6 +18,47 @@ pub struct VerdictConfig {
     pub until_ms: Option<i64>,
     /// `--min-requests`.
     pub min_requests: u64,
+    /// `--max-sources`: source rows per destination; the rest fold into `other`.
+    pub max_sources: usize,
+}
+
+/// The source of the row that folds many sources into one.
+pub const OTHER_SOURCES: &str = "other";
+
+/// One source row over `window`, its durations merged from `cells`.
+fn source_row<'a>(
+    source: String,
+    peer: Option<String>,
+    c: &Counts,
+    cells: impl IntoIterator<Item = &'a Cell>,
+    window: &Window,
+) -> SourceReport {
+    let mut hist: Option<hdrhistogram::Histogram<u32>> = None;
+    for h in cells.into_iter().filter_map(|cell| cell.durations_in(window)) {
+        match &mut hist {
+            Some(mine) => {
+                let _ = mine.add(&h);
+            }
+            None => hist = Some(h),
+        }
+    }
+    SourceReport {
+        source,
+        peer,
+        requests: c.requests(),
+        mtls: c.mtls,
+        plaintext: c.plaintext,
+        audited: c.audited,
+        xfcc_forged: c.xfcc_forged,
+        first_seen: c.first_ms.map(format_ms),
+        last_seen: c.last_ms.map(format_ms),
+        duration_ms: hist.filter(|h| !h.is_empty()).map(|h| DurationReport {
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+        }),
+        folded_sources: None,
+    }
 }
 
 /// The verdict on one destination.
@@ -114,6 +155,9 @@ pub struct SourceReport {
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
     pub duration_ms: Option<DurationReport>,
+    /// On the `other` row: how many sources it holds (estimated when folded while reading).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded_sources: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -142,7 +186,7 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
     let mut destinations: Vec<DestinationReport> = resolved
         .destinations
         .iter()
-        .map(|d| judge(d, &window, config.min_requests))
+        .map(|d| judge(d, &window, config.min_requests, config.max_sources))
         .collect();
     destinations.sort_by(|a, b| (a.verdict, &a.destination).cmp(&(b.verdict, &b.destination)));
     let in_window: u64 = destinations.iter().map(|d| d.requests).sum();
@@ -175,39 +219,46 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
 }
 
 /// Judges one destination over `window` (spec §4).
-fn judge(dest: &ResolvedDestination, window: &Window, min_requests: u64) -> DestinationReport {
+fn judge(dest: &ResolvedDestination, window: &Window, min_requests: u64, max_sources: usize) -> DestinationReport {
     let mut total = Counts::default();
     let mut last_plaintext = None;
-    let mut sources: Vec<SourceReport> = Vec::new();
+    let mut rows: Vec<(SourceReport, &Cell)> = Vec::new();
     for s in &dest.sources {
-        last_plaintext = last_plaintext.max(s.last_plaintext_until(window.end_ms));
-        let c = s.counts_in(window);
+        last_plaintext = last_plaintext.max(s.cell.last_plaintext_until(window.end_ms));
+        let c = s.cell.counts_in(window);
         if c.requests() == 0 {
             continue;
         }
         total.add(&c);
-        let duration_ms = s.durations_in(window).filter(|h| !h.is_empty()).map(|h| DurationReport {
-            p50: h.value_at_quantile(0.5),
-            p99: h.value_at_quantile(0.99),
-            max: h.max(),
-        });
-        sources.push(SourceReport {
-            source: s.source.clone(),
-            peer: s.peer.clone(),
-            requests: c.requests(),
-            mtls: c.mtls,
-            plaintext: c.plaintext,
-            audited: c.audited,
-            xfcc_forged: c.xfcc_forged,
-            first_seen: c.first_ms.map(format_ms),
-            last_seen: c.last_ms.map(format_ms),
-            duration_ms,
-        });
+        rows.push((source_row(s.source.clone(), s.peer.clone(), &c, [&s.cell], window), &s.cell));
     }
     // Plaintext callers first (they are the news), then the busiest.
-    sources.sort_by(|a, b| {
+    rows.sort_by(|(a, _), (b, _)| {
         (b.plaintext, b.requests, &a.source, &a.peer).cmp(&(a.plaintext, a.requests, &b.source, &b.peer))
     });
+    // Past --max-sources, the tail folds into one `other` row with exact totals.
+    let mut tail: Vec<&Cell> = rows.iter().skip(max_sources).map(|(_, c)| *c).collect();
+    let mut folded_count = tail.len() as u64;
+    rows.truncate(max_sources);
+    let mut sources: Vec<SourceReport> = rows.into_iter().map(|(r, _)| r).collect();
+    if let Some(f) = &dest.folded {
+        last_plaintext = last_plaintext.max(f.cell.last_plaintext_until(window.end_ms));
+        let c = f.cell.counts_in(window);
+        total.add(&c);
+        if c.requests() > 0 {
+            tail.push(&f.cell);
+            folded_count += f.distinct.estimate();
+        }
+    }
+    if !tail.is_empty() {
+        let mut c = Counts::default();
+        for cell in &tail {
+            c.add(&cell.counts_in(window));
+        }
+        let mut row = source_row(OTHER_SOURCES.to_string(), None, &c, tail, window);
+        row.folded_sources = Some(folded_count);
+        sources.push(row);
+    }
 
     let short: Vec<StreamShort> = dest
         .streams
@@ -216,9 +267,9 @@ fn judge(dest: &ResolvedDestination, window: &Window, min_requests: u64) -> Dest
         .map(|s| StreamShort {
             stream: s.display.clone(),
             start: s.first_ms.map(format_ms),
-            covered_seconds: s
-                .first_ms
-                .map_or(0, |t| (window.end_ms - t.max(window.start_ms)).max(0) / 1000),
+            covered_seconds: s.first_ms.map_or(0, |t| {
+                (window.end_ms - t.max(window.start_ms)).max(0) / 1000
+            }),
         })
         .collect();
     let coverage_start = dest
@@ -229,7 +280,14 @@ fn judge(dest: &ResolvedDestination, window: &Window, min_requests: u64) -> Dest
         .filter(|&t| t != i64::MIN);
     let complete = short.is_empty() && !dest.streams.is_empty();
 
-    let (verdict, reason) = decide(&total, last_plaintext, complete, &short, window, min_requests);
+    let (verdict, reason) = decide(
+        &total,
+        last_plaintext,
+        complete,
+        &short,
+        window,
+        min_requests,
+    );
     DestinationReport {
         destination: dest.name.clone(),
         verdict,
@@ -259,17 +317,33 @@ fn decide(
     window: &Window,
     min_requests: u64,
 ) -> (Verdict, String) {
-    let plural = |n: u64, one: &str| if n == 1 { one.to_string() } else { format!("{one}s") };
+    let plural = |n: u64, one: &str| {
+        if n == 1 {
+            one.to_string()
+        } else {
+            format!("{one}s")
+        }
+    };
     if total.plaintext > 0 {
-        let last = total.last_plaintext_ms.or(last_plaintext).map_or_else(String::new, |t| format!(", last at {}", format_ms(t)));
+        let last = total
+            .last_plaintext_ms
+            .or(last_plaintext)
+            .map_or_else(String::new, |t| format!(", last at {}", format_ms(t)));
         return (
             Verdict::Blocked,
-            format!("{} plaintext {} in the window{last}", total.plaintext, plural(total.plaintext, "request")),
+            format!(
+                "{} plaintext {} in the window{last}",
+                total.plaintext,
+                plural(total.plaintext, "request")
+            ),
         );
     }
     let mut why = Vec::new();
     if !complete {
-        match short.iter().max_by_key(|s| (s.start.is_some(), s.start.clone())) {
+        match short
+            .iter()
+            .max_by_key(|s| (s.start.is_some(), s.start.clone()))
+        {
             Some(s) if s.start.is_some() => why.push(format!(
                 "logs of {} cover only {} of the {} window (from {})",
                 s.stream,
@@ -296,7 +370,10 @@ fn decide(
         plural(total.mtls, "request")
     );
     if let Some(t) = last_plaintext {
-        reason.push_str(&format!(" (last plaintext {}, before the window)", format_ms(t)));
+        reason.push_str(&format!(
+            " (last plaintext {}, before the window)",
+            format_ms(t)
+        ));
     }
     (Verdict::Ready, reason)
 }
@@ -321,7 +398,10 @@ pub fn human_duration(ms: i64) -> String {
 /// No destination at all is not "all ready": there is no evidence.
 pub fn exit_code(report: &Report) -> i32 {
     let all_ready = !report.destinations.is_empty()
-        && report.destinations.iter().all(|d| d.verdict == Verdict::Ready);
+        && report
+            .destinations
+            .iter()
+            .all(|d| d.verdict == Verdict::Ready);
     if all_ready { 0 } else { 1 }
 }
 
@@ -338,23 +418,50 @@ mod tests {
 
     #[test]
     fn derived_window_end_rounds_up_to_the_second() {
-        let cfg = VerdictConfig { window_ms: 60_000, until_ms: None, min_requests: 10 };
+        let cfg = VerdictConfig {
+            window_ms: 60_000,
+            until_ms: None,
+            min_requests: 10,
+            max_sources: 50,
+        };
         let w = window(&cfg, Some(1_500));
         assert_eq!((w.start_ms, w.end_ms), (-58_000, 2_000));
-        let cfg = VerdictConfig { until_ms: Some(1_234), ..cfg };
+        let cfg = VerdictConfig {
+            until_ms: Some(1_234),
+            ..cfg
+        };
         assert_eq!(window(&cfg, Some(99_999)).end_ms, 1_234);
     }
 
     #[test]
     fn verdict_rules() {
-        let w = Window { start_ms: 0, end_ms: 86_400_000 };
-        let mtls = Counts { mtls: 10, ..Default::default() };
+        let w = Window {
+            start_ms: 0,
+            end_ms: 86_400_000,
+        };
+        let mtls = Counts {
+            mtls: 10,
+            ..Default::default()
+        };
         assert_eq!(decide(&mtls, None, true, &[], &w, 10).0, Verdict::Ready);
-        assert_eq!(decide(&mtls, None, true, &[], &w, 11).0, Verdict::Insufficient);
-        assert_eq!(decide(&mtls, None, false, &[], &w, 10).0, Verdict::Insufficient);
-        let pt = Counts { plaintext: 1, last_plaintext_ms: Some(5), ..mtls };
+        assert_eq!(
+            decide(&mtls, None, true, &[], &w, 11).0,
+            Verdict::Insufficient
+        );
+        assert_eq!(
+            decide(&mtls, None, false, &[], &w, 10).0,
+            Verdict::Insufficient
+        );
+        let pt = Counts {
+            plaintext: 1,
+            last_plaintext_ms: Some(5),
+            ..mtls
+        };
         let (v, reason) = decide(&pt, None, false, &[], &w, 10);
         assert_eq!(v, Verdict::Blocked);
-        assert_eq!(reason, "1 plaintext request in the window, last at 1970-01-01T00:00:00.005Z");
+        assert_eq!(
+            reason,
+            "1 plaintext request in the window, last at 1970-01-01T00:00:00.005Z"
+        );
     }
 }

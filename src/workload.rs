@@ -76,7 +76,10 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("web-api-7d9f8c6b5-x2x4z", "web-api"),
             ("sleep-6c8f5b9d7-q2x4z", "sleep"),
-            ("purchase-history-v1-5f7c9bd8f4-7wqkz", "purchase-history-v1"),
+            (
+                "purchase-history-v1-5f7c9bd8f4-7wqkz",
+                "purchase-history-v1",
+            ),
             ("db-12", "db"),
             ("fluentd-xq2vz", "fluentd"),
             ("my-app", "my-app"),

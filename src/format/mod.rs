@@ -48,6 +48,25 @@ pub enum Field {
 impl Field {
     /// Number of variants; the size of [`AccessEntry`]'s value table.
     pub const COUNT: usize = 15;
+
+    /// Every field, in declaration order (`ALL[f as usize] == f`).
+    pub const ALL: [Field; Field::COUNT] = [
+        Field::StartTime,
+        Field::PeerUriSan,
+        Field::LocalUriSan,
+        Field::Xfcc,
+        Field::ForwardedFor,
+        Field::AuditHint,
+        Field::UpstreamCluster,
+        Field::RequestedServerName,
+        Field::DownstreamRemoteAddress,
+        Field::Duration,
+        Field::UserAgent,
+        Field::ResponseCode,
+        Field::Method,
+        Field::Path,
+        Field::Authority,
+    ];
 }
 
 /// The fields of one access entry, borrowed from the line (or the parser's scratch).
@@ -79,10 +98,15 @@ impl<'a> AccessEntry<'a> {
 }
 
 /// What a line turned out to be.
+// Returned by value once per line: boxing the entry would allocate per line.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Parsed<'a> {
     /// A complete access entry of `formats[format]`.
-    Access { entry: AccessEntry<'a>, format: usize },
+    Access {
+        entry: AccessEntry<'a>,
+        format: usize,
+    },
     /// Not an access entry (pilot-agent or Envoy diagnostics): skipped.
     NotAccess,
     /// Looks like an access entry but matches no format completely.
@@ -93,23 +117,47 @@ pub enum Parsed<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
     #[error("log format: {message} at column {column}: {snippet}")]
-    Syntax { message: String, column: usize, snippet: String },
-    #[error("unknown log format {0:?}: use lab, lab-v0, lab-cert, istio, istio-1.8, istio-json, auto, or an Envoy format string")]
+    Syntax {
+        message: String,
+        column: usize,
+        snippet: String,
+    },
+    #[error(
+        "unknown log format {0:?}: use lab, lab-v0, lab-cert, istio, istio-1.8, istio-json, auto, or an Envoy format string"
+    )]
     UnknownName(String),
     #[error("{path}: {message}")]
     File { path: String, message: String },
-    #[error("log format {name:?} logs neither %DOWNSTREAM_PEER_URI_SAN%, %REQ(X-FORWARDED-CLIENT-CERT)% nor %REQUESTED_SERVER_NAME%: strictly cannot tell mTLS from plaintext with it")]
+    #[error(
+        "log format {name:?} logs neither %DOWNSTREAM_PEER_URI_SAN%, %REQ(X-FORWARDED-CLIENT-CERT)% nor %REQUESTED_SERVER_NAME%: strictly cannot tell mTLS from plaintext with it"
+    )]
     NoTransportEvidence { name: String },
 }
 
-mod imp;
+mod builtin;
+mod config_file;
+mod json;
+mod line_parser;
+mod log_format;
+mod operator;
+mod start_time;
+mod text;
+mod token;
+#[cfg(test)]
+mod tests;
 
-pub use imp::{LineParser, LogFormat, builtin_names, select};
+pub use line_parser::LineParser;
+pub use log_format::{LogFormat, builtin_names, select};
 
 /// The formats to try on each line: shared, immutable, compiled once.
 pub type FormatSet = Arc<[LogFormat]>;
 
 /// Loads the formats named by `--log-format` / `--log-format-file` (auto when neither).
+///
+/// ```
+/// let formats = strictly::format::load(Some("lab"), None).unwrap();
+/// assert_eq!(formats.len(), 1);
+/// ```
 pub fn load(log_format: Option<&str>, file: Option<&Path>) -> Result<FormatSet, FormatError> {
     Ok(select(log_format, file)?.into())
 }

@@ -26,7 +26,12 @@ pub struct RenderOptions {
 }
 
 /// Writes `report` as `kind`.
-pub fn render(report: &Report, kind: OutputKind, opts: RenderOptions, out: &mut dyn Write) -> io::Result<()> {
+pub fn render(
+    report: &Report,
+    kind: OutputKind,
+    opts: RenderOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match kind {
         OutputKind::Table => table::render(report, opts, out),
         OutputKind::Json => json::render(report, out),

@@ -14,7 +14,15 @@ pub fn render(report: &Report, opts: super::RenderOptions, out: &mut dyn Write) 
     } else {
         table.force_no_tty();
     }
-    table.set_header(["DESTINATION", "VERDICT", "REQUESTS", "MTLS", "PLAINTEXT", "LAST PLAINTEXT", "REASON"]);
+    table.set_header([
+        "DESTINATION",
+        "VERDICT",
+        "REQUESTS",
+        "MTLS",
+        "PLAINTEXT",
+        "LAST PLAINTEXT",
+        "REASON",
+    ]);
     for i in 2..=4 {
         if let Some(col) = table.column_mut(i) {
             col.set_cell_alignment(CellAlignment::Right);
@@ -86,7 +94,13 @@ fn share(part: u64, whole: u64) -> String {
 
 /// One line saying what was judged, over which window, from how much input.
 fn summary(report: &Report) -> String {
-    let count = |v: Verdict| report.destinations.iter().filter(|d| d.verdict == v).count();
+    let count = |v: Verdict| {
+        report
+            .destinations
+            .iter()
+            .filter(|d| d.verdict == v)
+            .count()
+    };
     let i = &report.input;
     let mut line = format!(
         "{} destinations: {} blocked, {} insufficient, {} ready · window {} → {} ({}) · {} lines: {} inbound requests ({} outside the window), {} outbound, {} skipped, {} malformed",

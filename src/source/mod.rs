@@ -58,10 +58,16 @@ impl FusedIterator for Lines<'_> {}
 pub enum SourceError {
     /// The input could not be opened or read.
     #[error("{name}: {source}")]
-    Io { name: String, source: std::io::Error },
+    Io {
+        name: String,
+        source: std::io::Error,
+    },
     /// The input starts like gzip but its compressed data is corrupt or cut short.
     #[error("{name}: corrupt gzip data: {source}")]
-    Gzip { name: String, source: std::io::Error },
+    Gzip {
+        name: String,
+        source: std::io::Error,
+    },
 }
 
 #[cfg(test)]
@@ -69,7 +75,11 @@ mod tests {
     use super::*;
 
     fn lines(data: &[u8]) -> Vec<Vec<u8>> {
-        let chunk = Chunk { input: 0, first_line: 1, data: data.to_vec() };
+        let chunk = Chunk {
+            input: 0,
+            first_line: 1,
+            data: data.to_vec(),
+        };
         chunk.lines().map(<[u8]>::to_vec).collect()
     }
 

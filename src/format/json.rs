@@ -1,0 +1,255 @@
+//! JSON formats (`accessLogEncoding: JSON`, Envoy `json_format`): read by key.
+//!
+//! A JSON format is a dictionary `key → "%OPERATOR%"`. Lines are walked once
+//! with serde_json, keeping a borrowed [`RawValue`] for the keys strictly
+//! reads and skipping the rest, so nothing is allocated per line. Values may
+//! be typed (`"response_code": 200`) or strings; `null` means absent. Strings
+//! are borrowed from the line unless they contain escapes, which are decoded
+//! into the parser's scratch buffer.
+
+use super::start_time::StartTime;
+use super::token::{Token, tokenize};
+use super::{Field, FormatError};
+use memchr::memmem;
+use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::fmt;
+
+/// Keys whose presence makes a line that fails to parse malformed rather than foreign.
+const ACCESS_KEYS: [&str; 4] = ["start_time", "upstream_cluster", "response_code", "downstream_remote_address"];
+
+/// A compiled JSON format.
+#[derive(Debug)]
+pub(crate) struct JsonFormat {
+    /// The keys strictly reads, each with its field (first key wins per field).
+    keys: Box<[(Box<str>, Field)]>,
+    /// Finds `"key"` of the access keys, for telling malformed from foreign lines.
+    probes: Box<[memmem::Finder<'static>]>,
+    start_time: StartTime,
+}
+
+/// Where a value lives: in the line, or decoded into the scratch buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Value<'a> {
+    Line(&'a [u8]),
+    Scratch(usize, usize),
+}
+
+/// The outcome of trying a JSON format on one line.
+pub(crate) enum JsonAttempt<'a> {
+    Access([Option<Value<'a>>; Field::COUNT]),
+    LooksLike,
+    No,
+}
+
+impl JsonFormat {
+    /// Compiles a `key → format string` dictionary; values that are not one bare operator are ignored.
+    pub(crate) fn compile<K: AsRef<str>, V: AsRef<str>>(
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<JsonFormat, FormatError> {
+        let mut keys: Vec<(Box<str>, Field)> = Vec::new();
+        let mut start_time = StartTime::Absent;
+        let mut probe_keys: Vec<String> = ACCESS_KEYS.iter().map(|k| k.to_string()).collect();
+        for (key, value) in entries {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            let tokens = tokenize(value)?;
+            let [Token::Operator(op)] = tokens.as_slice() else { continue };
+            let Some(field) = op.field() else { continue };
+            if keys.iter().any(|(_, f)| *f == field) {
+                continue;
+            }
+            if field == Field::StartTime {
+                start_time = StartTime::for_operator(op);
+            }
+            if matches!(
+                field,
+                Field::StartTime | Field::UpstreamCluster | Field::ResponseCode | Field::DownstreamRemoteAddress
+            ) && !probe_keys.iter().any(|k| k == key)
+            {
+                probe_keys.push(key.to_string());
+            }
+            keys.push((key.into(), field));
+        }
+        let probes = probe_keys
+            .iter()
+            .map(|k| memmem::Finder::new(format!("\"{k}\"").as_bytes()).into_owned())
+            .collect();
+        Ok(JsonFormat { keys: keys.into(), probes, start_time })
+    }
+
+    /// Returns true if and only if the format fills `field`.
+    pub(crate) fn logs(&self, field: Field) -> bool {
+        self.keys.iter().any(|(_, f)| *f == field)
+    }
+
+    fn lookup(&self, key: &str) -> Option<Field> {
+        self.keys.iter().find(|(k, _)| &**k == key).map(|(_, f)| *f)
+    }
+
+    /// Parses the start time of a value already resolved to bytes.
+    pub(crate) fn start_time_ms(&self, value: &[u8]) -> Option<i64> {
+        self.start_time.parse_ms(value)
+    }
+
+    /// Tries the format on a line, decoding escaped strings into `scratch` (cleared first).
+    pub(crate) fn attempt<'a>(&self, line: &'a [u8], scratch: &mut Vec<u8>) -> JsonAttempt<'a> {
+        let body = line.trim_ascii_start();
+        if body.first() != Some(&b'{') {
+            return JsonAttempt::No;
+        }
+        let mut raw: [Option<&'a RawValue>; Field::COUNT] = [None; Field::COUNT];
+        let mut de = serde_json::Deserializer::from_slice(line);
+        let parsed = de.deserialize_map(EntryVisitor { format: self, out: &mut raw });
+        let complete = parsed.is_ok() && de.end().is_ok();
+        match parsed {
+            Ok(true) if complete => {}
+            // Valid JSON without any of our keys: pilot-agent's own JSON logs.
+            Ok(false) if complete => return JsonAttempt::No,
+            _ if self.probes.iter().any(|p| p.find(line).is_some()) => return JsonAttempt::LooksLike,
+            _ => return JsonAttempt::No,
+        }
+        scratch.clear();
+        let mut values = [None; Field::COUNT];
+        for (slot, raw) in values.iter_mut().zip(raw) {
+            *slot = raw.and_then(|r| resolve(r.get().as_bytes(), scratch));
+        }
+        JsonAttempt::Access(values)
+    }
+}
+
+/// A raw JSON value as bytes: strings unquoted (and unescaped into `scratch`), `null` absent.
+fn resolve<'a>(raw: &'a [u8], scratch: &mut Vec<u8>) -> Option<Value<'a>> {
+    match raw.first()? {
+        b'"' => {
+            let inner = &raw[1..raw.len() - 1];
+            if memchr::memchr(b'\\', inner).is_none() {
+                return Some(Value::Line(inner));
+            }
+            let start = scratch.len();
+            unescape(inner, scratch);
+            Some(Value::Scratch(start, scratch.len()))
+        }
+        b'n' => None,
+        _ => Some(Value::Line(raw)),
+    }
+}
+
+/// Decodes a JSON string body that serde_json already validated.
+fn unescape(mut s: &[u8], out: &mut Vec<u8>) {
+    while let Some(i) = memchr::memchr(b'\\', s) {
+        out.extend_from_slice(&s[..i]);
+        let Some(&kind) = s.get(i + 1) else { return };
+        s = &s[i + 2..];
+        let byte = match kind {
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let mut c = hex4(s).unwrap_or(0xFFFD);
+                s = s.get(4..).unwrap_or_default();
+                if (0xD800..0xDC00).contains(&c) && s.starts_with(b"\\u") {
+                    if let Some(lo @ 0xDC00..=0xDFFF) = hex4(&s[2..]) {
+                        c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
+                        s = &s[6..];
+                    }
+                }
+                let ch = char::from_u32(c).unwrap_or('\u{FFFD}');
+                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                continue;
+            }
+            other => other, // `\"`, `\\`, `\/`
+        };
+        out.push(byte);
+    }
+    out.extend_from_slice(s);
+}
+
+fn hex4(s: &[u8]) -> Option<u32> {
+    let digits = std::str::from_utf8(s.get(..4)?).ok()?;
+    u32::from_str_radix(digits, 16).ok()
+}
+
+/// Walks the top-level object, keeping raw values of known keys; returns whether any was seen.
+struct EntryVisitor<'f, 'o, 'a> {
+    format: &'f JsonFormat,
+    out: &'o mut [Option<&'a RawValue>; Field::COUNT],
+}
+
+impl<'a> Visitor<'a> for EntryVisitor<'_, '_, 'a> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON access-log object")
+    }
+
+    fn visit_map<M: MapAccess<'a>>(self, mut map: M) -> Result<bool, M::Error> {
+        let mut seen = false;
+        while let Some(field) = map.next_key_seed(KeySeed(self.format))? {
+            match field {
+                Some(field) => {
+                    let value: &'a RawValue = map.next_value()?;
+                    let slot = &mut self.out[field as usize];
+                    slot.get_or_insert(value);
+                    seen = true;
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(seen)
+    }
+}
+
+/// Reads a key without allocating and maps it to a field.
+struct KeySeed<'f>(&'f JsonFormat);
+
+impl<'a> DeserializeSeed<'a> for KeySeed<'_> {
+    type Value = Option<Field>;
+
+    fn deserialize<D: de::Deserializer<'a>>(self, d: D) -> Result<Option<Field>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'a> Visitor<'a> for KeySeed<'_> {
+    type Value = Option<Field>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<Field>, E> {
+        Ok(self.0.lookup(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(s: &str) -> String {
+        let mut out = Vec::new();
+        unescape(s.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn unescapes_like_serde_json() {
+        for s in [
+            r#"plain"#,
+            r#"By=spiffe://a;Subject=\"\";URI=spiffe://b"#,
+            r#"tab\there\\ slash\/ \b\f\n\r"#,
+            r#"\u00e9\u2603 \ud83d\ude00 lone \ud800 end"#,
+            r#"\u0041\""#,
+        ] {
+            let want: String = serde_json::from_str(&format!("\"{s}\"")).unwrap_or_else(|_| {
+                // serde_json rejects lone surrogates; we decode them to U+FFFD.
+                serde_json::from_str(&format!("\"{}\"", s.replace(r"\ud800 ", r"\ufffd "))).unwrap()
+            });
+            assert_eq!(decode(s), want, "{s}");
+        }
+    }
+}

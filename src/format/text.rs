@@ -1,0 +1,305 @@
+//! Text formats: tokens compiled into an anchored regex, a probe and a fast path.
+//!
+//! The regex is the definition: one capture group per operator, lazy `.*?` for
+//! free text (a value ends where the literal after it matches, so XFCC's
+//! unescaped quotes are fine), `-|[0-9]+` for numbers, an RFC 3339 shape for
+//! the default `%START_TIME%`. The fast path walks the same plan with
+//! `memmem` and returns exactly what the regex would whenever it succeeds
+//! (each step takes the regex's first-preference choice); when it fails, the
+//! regex decides. The probe (the format's first two operators and the literal
+//! after them) tells a damaged access entry from a line that is not one.
+
+use super::operator::ValueClass;
+use super::start_time::StartTime;
+use super::token::Token;
+use super::{AccessEntry, Field};
+use memchr::memmem;
+use regex_automata::util::captures::Captures;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, meta};
+use std::fmt::Write as _;
+
+/// Operators the probe covers (the lab's `[<time>] "<method> `).
+const PROBE_OPERATORS: usize = 2;
+
+/// One operator of the plan and the literal that follows it.
+#[derive(Debug)]
+struct Step {
+    field: Option<Field>,
+    class: ValueClass,
+    tail: Box<[u8]>,
+    finder: memmem::Finder<'static>,
+}
+
+/// A compiled text format.
+#[derive(Debug)]
+pub(crate) struct TextFormat {
+    /// The literal before the first operator.
+    head: Box<[u8]>,
+    steps: Box<[Step]>,
+    /// False when a free-text value is directly followed by another value:
+    /// only the regex can find that boundary.
+    fast: bool,
+    full: meta::Regex,
+    probe: meta::Regex,
+    start_time: StartTime,
+}
+
+/// Per-thread matching state for one [`TextFormat`].
+#[derive(Debug)]
+pub(crate) struct TextCache {
+    full: meta::Cache,
+    caps: Captures,
+    probe: meta::Cache,
+}
+
+/// The outcome of trying one format on one line.
+pub(crate) enum Attempt<'a> {
+    Access(AccessEntry<'a>),
+    /// The probe matched but the whole format did not: a damaged entry.
+    LooksLike,
+    No,
+}
+
+impl TextFormat {
+    /// Compiles tokens into the plan, the full regex and the probe.
+    pub(crate) fn compile(tokens: &[Token]) -> Result<TextFormat, String> {
+        let mut head = Vec::new();
+        let mut steps: Vec<Step> = Vec::new();
+        let mut start_time = StartTime::Absent;
+        let mut seen = [false; Field::COUNT];
+        for token in tokens {
+            match token {
+                Token::Literal(text) => match steps.last_mut() {
+                    Some(step) => step.tail = [&step.tail[..], text].concat().into(),
+                    None => head.extend_from_slice(text),
+                },
+                Token::Operator(op) => {
+                    // A field logged twice is read from its first occurrence.
+                    let field = op.field().filter(|f| !std::mem::replace(&mut seen[*f as usize], true));
+                    if field == Some(Field::StartTime) {
+                        start_time = StartTime::for_operator(op);
+                    }
+                    steps.push(Step {
+                        field,
+                        class: op.class(),
+                        tail: Box::default(),
+                        finder: memmem::Finder::new(b"").into_owned(),
+                    });
+                }
+            }
+        }
+        for step in &mut steps {
+            step.finder = memmem::Finder::new(&step.tail[..]).into_owned();
+        }
+        let fast = steps
+            .iter()
+            .enumerate()
+            .all(|(i, s)| i + 1 == steps.len() || s.class != ValueClass::Any || !s.tail.is_empty());
+
+        let mut full = String::from("(?s-u)");
+        push_literal(&mut full, &head);
+        for step in &steps {
+            let _ = write!(full, "({})", class_pattern(step.class));
+            push_literal(&mut full, &step.tail);
+        }
+        full.push_str(r"\z");
+
+        let mut probe = String::from("(?s-u)");
+        push_literal(&mut probe, &head);
+        for step in steps.iter().take(PROBE_OPERATORS) {
+            let _ = write!(probe, "(?:{})", class_pattern(step.class));
+            push_literal(&mut probe, &step.tail);
+        }
+
+        Ok(TextFormat {
+            head: head.into(),
+            steps: steps.into(),
+            fast,
+            full: build_regex(&full)?,
+            probe: build_regex(&probe)?,
+            start_time,
+        })
+    }
+
+    /// Returns true if and only if the format fills `field`.
+    pub(crate) fn logs(&self, field: Field) -> bool {
+        self.steps.iter().any(|s| s.field == Some(field))
+    }
+
+    pub(crate) fn new_cache(&self) -> TextCache {
+        TextCache { full: self.full.create_cache(), caps: self.full.create_captures(), probe: self.probe.create_cache() }
+    }
+
+    /// Tries the format on a line: fast path, then probe, then the full regex.
+    pub(crate) fn attempt<'a>(&self, cache: &mut TextCache, line: &'a [u8]) -> Attempt<'a> {
+        let mut entry = AccessEntry::default();
+        let mut record = |i: usize, start: usize, end: usize| {
+            if let Some(field) = self.steps[i].field {
+                entry.set(field, &line[start..end]);
+            }
+        };
+        if !self.fast_match(line, &mut record) {
+            // A failed fast path may have recorded a prefix of the fields.
+            entry = AccessEntry::default();
+            if !self.probe_matches(cache, line) {
+                return Attempt::No;
+            }
+            let mut record = |i: usize, start: usize, end: usize| {
+                if let Some(field) = self.steps[i].field {
+                    entry.set(field, &line[start..end]);
+                }
+            };
+            if !self.regex_match(cache, line, &mut record) {
+                return Attempt::LooksLike;
+            }
+        }
+        entry.start_time_ms = entry.raw(Field::StartTime).and_then(|v| self.start_time.parse_ms(v));
+        Attempt::Access(entry)
+    }
+
+    /// Returns true if and only if the line starts like an entry of this format.
+    pub(crate) fn probe_matches(&self, cache: &mut TextCache, line: &[u8]) -> bool {
+        line.starts_with(&self.head)
+            && self.probe.is_match_with(&mut cache.probe, &Input::new(line).anchored(Anchored::Yes))
+    }
+
+    /// Walks the plan without backtracking; `span(step, start, end)` gets each value.
+    ///
+    /// Each step takes the regex's first choice: free text up to the first
+    /// occurrence of its literal (lazy), numbers and times as long as possible
+    /// (greedy). So a walk that reaches the end of the line found the
+    /// leftmost-first match; a walk that gets stuck proves nothing and the
+    /// caller asks the regex.
+    pub(crate) fn fast_match(&self, line: &[u8], mut span: impl FnMut(usize, usize, usize)) -> bool {
+        if !self.fast || !line.starts_with(&self.head) {
+            return false;
+        }
+        let mut pos = self.head.len();
+        let n = self.steps.len();
+        for (i, step) in self.steps.iter().enumerate() {
+            let last = i + 1 == n;
+            let tail = &step.tail[..];
+            let end = match step.class {
+                ValueClass::Any if last => {
+                    // The value must end where the final literal ends the line.
+                    if line.len() < pos + tail.len() || !line.ends_with(tail) {
+                        return false;
+                    }
+                    line.len() - tail.len()
+                }
+                ValueClass::Any => match step.finder.find(&line[pos..]) {
+                    Some(offset) => pos + offset,
+                    None => return false,
+                },
+                ValueClass::Number | ValueClass::Rfc3339 => {
+                    let end = match step.class {
+                        ValueClass::Number => number_end(line, pos),
+                        _ => rfc3339_end(line, pos),
+                    };
+                    let Some(end) = end else { return false };
+                    let rest = &line[end..];
+                    if !rest.starts_with(tail) || (last && rest.len() != tail.len()) {
+                        return false;
+                    }
+                    end
+                }
+            };
+            span(i, pos, end);
+            pos = end + tail.len();
+        }
+        pos == line.len()
+    }
+
+    /// Matches the full anchored regex; `span(step, start, end)` gets each value.
+    pub(crate) fn regex_match(
+        &self,
+        cache: &mut TextCache,
+        line: &[u8],
+        mut span: impl FnMut(usize, usize, usize),
+    ) -> bool {
+        let input = Input::new(line).anchored(Anchored::Yes);
+        self.full.search_captures_with(&mut cache.full, &input, &mut cache.caps);
+        if !cache.caps.is_match() {
+            return false;
+        }
+        for i in 0..self.steps.len() {
+            if let Some(s) = cache.caps.get_group(i + 1) {
+                span(i, s.start, s.end);
+            }
+        }
+        true
+    }
+}
+
+/// The regex for a value class; it must agree with [`number_end`] and [`rfc3339_end`].
+fn class_pattern(class: ValueClass) -> &'static str {
+    match class {
+        ValueClass::Any => ".*?",
+        ValueClass::Number => "-|[0-9]+",
+        ValueClass::Rfc3339 => {
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})?"
+        }
+    }
+}
+
+/// Appends a literal byte string to a pattern, every non-alphanumeric byte as `\xHH`.
+fn push_literal(pattern: &mut String, literal: &[u8]) {
+    for &b in literal {
+        if b.is_ascii_alphanumeric() {
+            pattern.push(b as char);
+        } else {
+            let _ = write!(pattern, "\\x{b:02X}");
+        }
+    }
+}
+
+/// Builds a byte-oriented regex: lines may be invalid UTF-8.
+fn build_regex(pattern: &str) -> Result<meta::Regex, String> {
+    meta::Regex::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(meta::Regex::config().utf8_empty(false))
+        .build(pattern)
+        .map_err(|e| format!("cannot compile the format into a matcher: {e}"))
+}
+
+/// `-|[0-9]+` from `pos`: the alternation prefers `-`, the digits are greedy.
+fn number_end(line: &[u8], pos: usize) -> Option<usize> {
+    let rest = line.get(pos..)?;
+    if rest.first() == Some(&b'-') {
+        return Some(pos + 1);
+    }
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    (digits > 0).then_some(pos + digits)
+}
+
+/// The RFC 3339 class from `pos`, each optional part taken when present (greedy).
+fn rfc3339_end(line: &[u8], pos: usize) -> Option<usize> {
+    let s = line.get(pos..)?;
+    const SHAPE: &[u8; 19] = b"0000-00-00T00:00:00";
+    if s.len() < SHAPE.len() {
+        return None;
+    }
+    for (&c, &want) in s.iter().zip(SHAPE) {
+        let ok = if want == b'0' { c.is_ascii_digit() } else { c == want };
+        if !ok {
+            return None;
+        }
+    }
+    let mut i = SHAPE.len();
+    if s.get(i) == Some(&b'.') && s.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+        while s.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    let digit = |j: usize| s.get(j).is_some_and(u8::is_ascii_digit);
+    match s.get(i) {
+        Some(b'Z') => i += 1,
+        Some(b'+' | b'-') if digit(i + 1) && digit(i + 2) && s.get(i + 3) == Some(&b':') && digit(i + 4) && digit(i + 5) => {
+            i += 6
+        }
+        _ => {}
+    }
+    Some(pos + i)
+}
