@@ -346,7 +346,10 @@ pub struct Cell {
 
 impl Cell {
     fn requests(&self) -> u64 {
-        self.buckets.values().map(|b| b.mtls as u64 + b.plaintext as u64).sum()
+        self.buckets
+            .values()
+            .map(|b| b.mtls as u64 + b.plaintext as u64)
+            .sum()
     }
 
     fn merge(&mut self, other: Cell) {
@@ -625,7 +628,10 @@ impl Aggregator {
             .filter(|((d, s), _)| *d == dest && Some(*s) != keep)
             .map(|((_, s), c)| (c.requests(), *s))
             .collect();
-        mine.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| self.sources.name(a.1).cmp(self.sources.name(b.1))));
+        mine.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| self.sources.name(a.1).cmp(self.sources.name(b.1)))
+        });
         let n = mine.len().div_ceil(2);
         let folded = self.folded.entry(dest).or_default();
         for &(_, source) in &mine[..n] {
@@ -1016,8 +1022,16 @@ mod tests {
         }
         let r = agg.resolve();
         let cell = &r.destinations[0].sources[0].cell;
-        assert_eq!(cell.counts_in(&window(2_000, 1_000)).mtls, 2, "(1000, 2000]");
-        assert_eq!(cell.counts_in(&window(3_000, 1_000)).mtls, 2, "(2000, 3000]");
+        assert_eq!(
+            cell.counts_in(&window(2_000, 1_000)).mtls,
+            2,
+            "(1000, 2000]"
+        );
+        assert_eq!(
+            cell.counts_in(&window(3_000, 1_000)).mtls,
+            2,
+            "(2000, 3000]"
+        );
         assert_eq!(cell.counts_in(&window(3_000, 3_000)).mtls, 5);
         let c = cell.counts_in(&window(3_000, 2_000));
         assert_eq!((c.first_ms, c.last_ms), (Some(1_001), Some(3_000)));
@@ -1029,7 +1043,11 @@ mod tests {
         let record = |agg: &mut Aggregator, part: &[(i64, bool)]| {
             let s = agg.stream(0, "in", &StreamMeta::default());
             for &(t, pt) in part {
-                let req = if pt { plaintext(t, b"10.0.0.1") } else { mtls(t) };
+                let req = if pt {
+                    plaintext(t, b"10.0.0.1")
+                } else {
+                    mtls(t)
+                };
                 agg.record(s, &req, None);
             }
         };
@@ -1044,7 +1062,11 @@ mod tests {
         assert_eq!(w.destinations.len(), 1);
         assert_eq!(m.destinations.len(), 1);
         let win = window(200_000, 200_000);
-        for (x, y) in w.destinations[0].sources.iter().zip(&m.destinations[0].sources) {
+        for (x, y) in w.destinations[0]
+            .sources
+            .iter()
+            .zip(&m.destinations[0].sources)
+        {
             assert_eq!((&x.source, &x.peer), (&y.source, &y.peer));
             assert_eq!(x.cell.counts_in(&win), y.cell.counts_in(&win));
         }
@@ -1065,19 +1087,32 @@ mod tests {
         let mut peer = Vec::new();
         for i in 0..n {
             peer.clear();
-            peer.extend_from_slice(format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255).as_bytes());
+            peer.extend_from_slice(
+                format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255).as_bytes(),
+            );
             agg.record(s, &plaintext(1_000 + i as i64, &peer), None);
             assert!(agg.cells.len() <= 101, "cells stay bounded");
         }
-        assert!(agg.sources.ids.len() <= 101, "source names are released: {}", agg.sources.ids.len());
+        assert!(
+            agg.sources.ids.len() <= 101,
+            "source names are released: {}",
+            agg.sources.ids.len()
+        );
         let r = agg.resolve();
         let d = &r.destinations[0];
         let win = window(1_000_000, 1_000_000);
-        let live: u64 = d.sources.iter().map(|s| s.cell.counts_in(&win).plaintext).sum();
+        let live: u64 = d
+            .sources
+            .iter()
+            .map(|s| s.cell.counts_in(&win).plaintext)
+            .sum();
         let folded = d.folded.as_ref().expect("folded row");
         assert_eq!(live + folded.cell.counts_in(&win).plaintext, n as u64);
         let est = folded.distinct.estimate() as f64;
         let exact = (n as usize - d.sources.len()) as f64;
-        assert!((est - exact).abs() / exact < 0.1, "estimate {est} vs {exact}");
+        assert!(
+            (est - exact).abs() / exact < 0.1,
+            "estimate {est} vs {exact}"
+        );
     }
 }

@@ -254,12 +254,13 @@ fn parse_stern_text(text: &[u8], forced: bool) -> Option<Enveloped<'_>> {
     // no message of the short form starts with (a message starts with `[`, `{`
     // or an RFC 3339 time, none of which is a DNS label) — except the `MM-DD`
     // of `--timestamps=short`, hence the last check.
+    // Cheapest checks first: in the short form, `third` is the message's first token.
     if let Some((third, message)) = split_once(rest2, b' ')
+        && starts_like_log_line(message)
+        && is_dns_label(third)
+        && !is_short_stern_timestamp(rest2)
         && is_dns_label(first)
         && is_dns_subdomain(second)
-        && is_dns_label(third)
-        && starts_like_log_line(message)
-        && !is_short_stern_timestamp(rest2)
     {
         return Some(stern_message(Some(first), second, third, message));
     }
@@ -325,12 +326,24 @@ fn starts_like_log_line(message: &[u8]) -> bool {
 
 /// Returns true if and only if `s` is a DNS-1123 label (container and namespace names).
 fn is_dns_label(s: &[u8]) -> bool {
-    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    // A table lookup per byte: these checks run on every stern line, twice.
     (1..=63).contains(&s.len())
-        && s.first().is_some_and(alnum)
-        && s.last().is_some_and(alnum)
-        && s.iter().all(|b| alnum(b) || *b == b'-')
+        && s[0] != b'-'
+        && s[s.len() - 1] != b'-'
+        && s.iter().all(|&b| DNS_LABEL_BYTE[b as usize])
 }
+
+/// Bytes allowed in a DNS-1123 label: lowercase letters, digits and `-`.
+static DNS_LABEL_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-';
+        b += 1;
+    }
+    table
+};
 
 /// Returns true if and only if `s` is a DNS-1123 subdomain (pod names).
 fn is_dns_subdomain(s: &[u8]) -> bool {

@@ -18,7 +18,7 @@
 pub mod aggregate;
 pub mod envelope;
 pub mod format;
-// pub mod pipeline; (enabled once source::file lands)
+pub mod pipeline;
 pub mod render;
 pub mod request;
 pub mod source;

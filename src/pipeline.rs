@@ -56,7 +56,8 @@ pub fn run(
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&rx);
-                let mut worker = Worker::new(formats, aggregate, config.input_kind, Arc::clone(&names));
+                let mut worker =
+                    Worker::new(formats, aggregate, config.input_kind, Arc::clone(&names));
                 scope.spawn(move || {
                     while let Some(chunk) = next_chunk(&rx) {
                         worker.process(&chunk);
@@ -67,9 +68,14 @@ pub fn run(
             .collect();
         let mut result = Ok(());
         for (i, input) in inputs.iter().enumerate() {
-            let read = read_chunks(input, i as u32, config.chunk_size, config.max_line, progress, &mut |chunk| {
-                tx.send(chunk).is_ok()
-            });
+            let read = read_chunks(
+                input,
+                i as u32,
+                config.chunk_size,
+                config.max_line,
+                progress,
+                &mut |chunk| tx.send(chunk).is_ok(),
+            );
             if let Err(e) = read {
                 result = Err(e);
                 break;
@@ -97,11 +103,24 @@ pub struct Worker {
     names: Arc<[String]>,
     /// Per stream: the format that matched its last access line (tried first).
     preferred: Vec<usize>,
-    last_stream: Option<(u32, [Vec<u8>; 3], [bool; 3], StreamId)>,
+    last_stream: Option<LastStream>,
+}
+
+/// The previous line's stream metadata (owned) and the stream it mapped to.
+struct LastStream {
+    input: u32,
+    parts: [Vec<u8>; 3],
+    present: [bool; 3],
+    id: StreamId,
 }
 
 impl Worker {
-    pub fn new(formats: &FormatSet, aggregate: &AggregateConfig, kind: InputKind, names: Arc<[String]>) -> Self {
+    pub fn new(
+        formats: &FormatSet,
+        aggregate: &AggregateConfig,
+        kind: InputKind,
+        names: Arc<[String]>,
+    ) -> Self {
         Worker {
             decoder: EnvelopeDecoder::new(kind),
             parser: LineParser::new(Arc::clone(formats)),
@@ -115,10 +134,8 @@ impl Worker {
 
     /// Runs every line of `chunk` through the stages.
     pub fn process(&mut self, chunk: &Chunk) {
-        let mut line_no = chunk.first_line;
-        for line in chunk.lines() {
+        for (line_no, line) in (chunk.first_line..).zip(chunk.lines()) {
             self.line(chunk.input, line_no, line);
-            line_no += 1;
         }
     }
 
@@ -165,31 +182,36 @@ impl Worker {
 /// pod costs a comparison, not a hash.
 fn stream_of(
     agg: &mut Aggregator,
-    last: &mut Option<(u32, [Vec<u8>; 3], [bool; 3], StreamId)>,
+    last: &mut Option<LastStream>,
     names: &[String],
     input: u32,
     meta: &StreamMeta<'_>,
 ) -> StreamId {
     let parts = [meta.namespace, meta.pod, meta.container];
-    if let Some((last_input, bytes, present, id)) = last.as_ref() {
-        let same = *last_input == input
+    if let Some(l) = last.as_ref() {
+        let same = l.input == input
             && parts
                 .iter()
-                .zip(bytes.iter().zip(present))
+                .zip(l.parts.iter().zip(&l.present))
                 .all(|(p, (b, &has))| p.is_some() == has && p.is_none_or(|p| p == b.as_slice()));
         if same {
-            return *id;
+            return l.id;
         }
     }
     let name = names.get(input as usize).map_or("-", String::as_str);
     let id = agg.stream(input, name, meta);
-    let entry = last.get_or_insert_with(|| (input, Default::default(), [false; 3], id));
-    entry.0 = input;
-    entry.3 = id;
+    let l = last.get_or_insert_with(|| LastStream {
+        input,
+        parts: Default::default(),
+        present: [false; 3],
+        id,
+    });
+    l.input = input;
+    l.id = id;
     for (k, p) in parts.iter().enumerate() {
-        entry.1[k].clear();
-        entry.1[k].extend_from_slice(p.unwrap_or_default());
-        entry.2[k] = p.is_some();
+        l.parts[k].clear();
+        l.parts[k].extend_from_slice(p.unwrap_or_default());
+        l.present[k] = p.is_some();
     }
     id
 }

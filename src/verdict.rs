@@ -34,7 +34,10 @@ fn source_row<'a>(
     window: &Window,
 ) -> SourceReport {
     let mut hist: Option<hdrhistogram::Histogram<u32>> = None;
-    for h in cells.into_iter().filter_map(|cell| cell.durations_in(window)) {
+    for h in cells
+        .into_iter()
+        .filter_map(|cell| cell.durations_in(window))
+    {
         match &mut hist {
             Some(mine) => {
                 let _ = mine.add(&h);
@@ -219,7 +222,12 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
 }
 
 /// Judges one destination over `window` (spec §4).
-fn judge(dest: &ResolvedDestination, window: &Window, min_requests: u64, max_sources: usize) -> DestinationReport {
+fn judge(
+    dest: &ResolvedDestination,
+    window: &Window,
+    min_requests: u64,
+    max_sources: usize,
+) -> DestinationReport {
     let mut total = Counts::default();
     let mut last_plaintext = None;
     let mut rows: Vec<(SourceReport, &Cell)> = Vec::new();
@@ -230,11 +238,19 @@ fn judge(dest: &ResolvedDestination, window: &Window, min_requests: u64, max_sou
             continue;
         }
         total.add(&c);
-        rows.push((source_row(s.source.clone(), s.peer.clone(), &c, [&s.cell], window), &s.cell));
+        rows.push((
+            source_row(s.source.clone(), s.peer.clone(), &c, [&s.cell], window),
+            &s.cell,
+        ));
     }
     // Plaintext callers first (they are the news), then the busiest.
     rows.sort_by(|(a, _), (b, _)| {
-        (b.plaintext, b.requests, &a.source, &a.peer).cmp(&(a.plaintext, a.requests, &b.source, &b.peer))
+        (b.plaintext, b.requests, &a.source, &a.peer).cmp(&(
+            a.plaintext,
+            a.requests,
+            &b.source,
+            &b.peer,
+        ))
     });
     // Past --max-sources, the tail folds into one `other` row with exact totals.
     let mut tail: Vec<&Cell> = rows.iter().skip(max_sources).map(|(_, c)| *c).collect();

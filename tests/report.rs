@@ -8,7 +8,9 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 fn strictly() -> Command {
@@ -24,8 +26,12 @@ fn report_json(args: &[&str]) -> (i32, Value) {
         .output()
         .expect("strictly runs");
     let stdout = String::from_utf8(out.stdout).expect("utf-8 JSON");
-    let json = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     (out.status.code().expect("exit code"), json)
 }
 
@@ -54,14 +60,26 @@ fn the_labs_two_sample_lines_make_web_api_blocked() {
     assert_eq!(d["audited"], 1);
     assert_eq!(d["last_plaintext"], "2021-06-14T10:29:53.284Z");
     let sources = d["sources"].as_array().unwrap();
-    assert!(sources.iter().any(|s| s["source"] == "spiffe://cluster.local/ns/istioinaction/sa/sleep" && s["requests"] == 1));
-    assert!(sources.iter().any(|s| s["source"] == "plaintext" && s["peer"].is_null() && s["plaintext"] == 1));
+    assert!(sources.iter().any(|s| s["source"]
+        == "spiffe://cluster.local/ns/istioinaction/sa/sleep"
+        && s["requests"] == 1));
+    assert!(
+        sources
+            .iter()
+            .any(|s| s["source"] == "plaintext" && s["peer"].is_null() && s["plaintext"] == 1)
+    );
 }
 
 #[test]
 fn window_is_half_open_with_until() {
     let path = fixture("cases/window-edges.log");
-    let (code, r) = report_json(&[path.to_str().unwrap(), "--until", "2026-11-20T12:00:00Z", "--window", "1h"]);
+    let (code, r) = report_json(&[
+        path.to_str().unwrap(),
+        "--until",
+        "2026-11-20T12:00:00Z",
+        "--window",
+        "1h",
+    ]);
     assert_eq!(r["window"]["start"], "2026-11-20T11:00:00Z");
     assert_eq!(r["window"]["end"], "2026-11-20T12:00:00Z");
     assert_eq!(r["window"]["seconds"], 3600);
@@ -93,24 +111,58 @@ fn window_ends_at_the_newest_timestamp_without_until() {
 #[test]
 fn min_requests_makes_a_clean_destination_insufficient() {
     let path = fixture("cases/window-edges.log");
-    let args = [path.to_str().unwrap(), "--until", "2026-11-20T12:00:00Z", "--window", "1h", "--min-requests", "12"];
+    let args = [
+        path.to_str().unwrap(),
+        "--until",
+        "2026-11-20T12:00:00Z",
+        "--window",
+        "1h",
+        "--min-requests",
+        "12",
+    ];
     let (code, r) = report_json(&args);
     let d = destination(&r, "istioinaction/web-api");
     assert_eq!(d["verdict"], "insufficient");
-    assert!(d["reason"].as_str().unwrap().contains("11 mTLS"), "{}", d["reason"]);
+    assert!(
+        d["reason"].as_str().unwrap().contains("11 mTLS"),
+        "{}",
+        d["reason"]
+    );
     assert_eq!(code, 1);
 }
 
 #[test]
 fn coverage_that_starts_inside_the_window_is_insufficient() {
-    let path = fixture("cases/window-edges.log");
-    // A 2h window starts at 10:00, before the first line (10:59).
-    let (code, r) = report_json(&[path.to_str().unwrap(), "--until", "2026-11-20T12:00:00Z", "--window", "2h"]);
+    // 15 mTLS requests from 11:30 to 11:58: plenty, but a 1h window starts at 11:00.
+    let path = fixture("cases/late-start.log");
+    let (code, r) = report_json(&[
+        path.to_str().unwrap(),
+        "--until",
+        "2026-11-20T12:00:00Z",
+        "--window",
+        "1h",
+    ]);
     let d = destination(&r, "istioinaction/web-api");
     assert_eq!(d["verdict"], "insufficient");
+    assert_eq!(d["mtls"], 15);
     assert_eq!(d["coverage"]["complete"], false);
-    assert_eq!(d["coverage"]["start"], "2026-11-20T10:59:00Z");
+    assert_eq!(d["coverage"]["start"], "2026-11-20T11:30:00Z");
+    assert!(
+        d["reason"].as_str().unwrap().contains("cover only 30m"),
+        "{}",
+        d["reason"]
+    );
     assert_eq!(code, 1);
+    // A 30m window is covered.
+    let (code, r) = report_json(&[
+        path.to_str().unwrap(),
+        "--until",
+        "2026-11-20T12:00:00Z",
+        "--window",
+        "30m",
+    ]);
+    assert_eq!(destination(&r, "istioinaction/web-api")["verdict"], "ready");
+    assert_eq!(code, 0);
 }
 
 #[test]
@@ -122,7 +174,12 @@ fn forged_xfcc_on_a_plaintext_connection_is_plaintext() {
     assert_eq!(d["mtls"], 12);
     assert_eq!(d["plaintext"], 1);
     assert_eq!(d["xfcc_forged"], 1);
-    let forged = d["sources"].as_array().unwrap().iter().find(|s| s["source"] == "plaintext").unwrap();
+    let forged = d["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "plaintext")
+        .unwrap();
     assert_eq!(forged["peer"], "10.44.0.9");
     assert_eq!(forged["xfcc_forged"], 1);
     assert_eq!(code, 1);
@@ -133,13 +190,22 @@ fn check_prefix_report(r: &Value, catalog: &str) {
     assert_eq!(r["input"]["skipped"], 3);
     assert_eq!(r["input"]["malformed"], 1);
     assert_eq!(r["input"]["requests"], 16);
-    assert_eq!(r["input"]["malformed_examples"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        r["input"]["malformed_examples"].as_array().unwrap().len(),
+        1
+    );
     let web = destination(r, "istioinaction/web-api");
     assert_eq!(web["verdict"], "blocked");
-    assert_eq!((web["mtls"].as_u64(), web["plaintext"].as_u64()), (Some(12), Some(1)));
+    assert_eq!(
+        (web["mtls"].as_u64(), web["plaintext"].as_u64()),
+        (Some(12), Some(1))
+    );
     assert_eq!(web["last_plaintext"], "2026-11-20T11:40:00.123Z");
     let pt = &web["sources"][0];
-    assert_eq!((pt["source"].as_str(), pt["peer"].as_str()), (Some("plaintext"), Some("10.44.0.7")));
+    assert_eq!(
+        (pt["source"].as_str(), pt["peer"].as_str()),
+        (Some("plaintext"), Some("10.44.0.7"))
+    );
     let cat = destination(r, catalog);
     assert_eq!(cat["verdict"], "blocked");
     assert_eq!(cat["plaintext"], 3);
@@ -149,7 +215,15 @@ fn check_prefix_report(r: &Value, catalog: &str) {
 #[test]
 fn kubectl_prefix_and_timestamps_attribute_per_pod() {
     let path = fixture("cases/prefix-timestamps.log");
-    let args = [path.to_str().unwrap(), "--until", "2026-11-20T12:00:00Z", "--window", "2h", "-n", "istioinaction"];
+    let args = [
+        path.to_str().unwrap(),
+        "--until",
+        "2026-11-20T12:00:00Z",
+        "--window",
+        "2h",
+        "-n",
+        "istioinaction",
+    ];
     let (code, r) = report_json(&args);
     check_prefix_report(&r, "istioinaction/catalog");
     let examples = r["input"]["malformed_examples"][0].as_str().unwrap();
@@ -160,15 +234,34 @@ fn kubectl_prefix_and_timestamps_attribute_per_pod() {
 #[test]
 fn prefix_without_namespace_learns_it_from_the_pods_own_mtls_lines() {
     let path = fixture("cases/prefix-timestamps.log");
-    let (_, r) = report_json(&[path.to_str().unwrap(), "--until", "2026-11-20T12:00:00Z", "--window", "2h"]);
+    let (_, r) = report_json(&[
+        path.to_str().unwrap(),
+        "--until",
+        "2026-11-20T12:00:00Z",
+        "--window",
+        "2h",
+    ]);
     check_prefix_report(&r, "unknown/catalog");
-    assert!(destination(&r, "unknown/catalog")["hint"].as_str().unwrap().contains("-n"));
+    assert!(
+        destination(&r, "unknown/catalog")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("-n")
+    );
 }
 
 #[test]
 fn stern_output_reads_like_kubectl_prefix() {
     let path = fixture("cases/stern-timestamps.log");
-    let args = [path.to_str().unwrap(), "--until", "2026-11-20T12:00:00Z", "--window", "2h", "-n", "istioinaction"];
+    let args = [
+        path.to_str().unwrap(),
+        "--until",
+        "2026-11-20T12:00:00Z",
+        "--window",
+        "2h",
+        "-n",
+        "istioinaction",
+    ];
     let (_, r) = report_json(&args);
     check_prefix_report(&r, "istioinaction/catalog");
 }
@@ -178,15 +271,36 @@ fn gzip_is_detected_by_content_and_stdin_works() {
     let plain = std::fs::read(fixture("cases/prefix-timestamps.log")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let gz = dir.path().join("no-gz-suffix.log");
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
     enc.write_all(&plain).unwrap();
     enc.finish().unwrap();
-    let args = [gz.to_str().unwrap(), "--until", "2026-11-20T12:00:00Z", "--window", "2h", "-n", "istioinaction"];
+    let args = [
+        gz.to_str().unwrap(),
+        "--until",
+        "2026-11-20T12:00:00Z",
+        "--window",
+        "2h",
+        "-n",
+        "istioinaction",
+    ];
     let (_, from_gz) = report_json(&args);
     check_prefix_report(&from_gz, "istioinaction/catalog");
 
     let out = strictly()
-        .args(["report", "-o", "json", "--until", "2026-11-20T12:00:00Z", "--window", "2h", "-n", "istioinaction"])
+        .args([
+            "report",
+            "-o",
+            "json",
+            "--until",
+            "2026-11-20T12:00:00Z",
+            "--window",
+            "2h",
+            "-n",
+            "istioinaction",
+        ])
         .write_stdin(plain)
         .output()
         .unwrap();
@@ -197,7 +311,13 @@ fn gzip_is_detected_by_content_and_stdin_works() {
 #[test]
 fn thread_count_does_not_change_the_report() {
     let path = fixture("cases/prefix-timestamps.log");
-    let base = [path.to_str().unwrap(), "--until", "2026-11-20T12:00:00Z", "--window", "2h"];
+    let base = [
+        path.to_str().unwrap(),
+        "--until",
+        "2026-11-20T12:00:00Z",
+        "--window",
+        "2h",
+    ];
     let (_, one) = report_json(&[&base[..], &["--threads", "1"]].concat());
     let (_, four) = report_json(&[&base[..], &["--threads", "4"]].concat());
     assert_eq!(one, four);
@@ -207,7 +327,17 @@ fn thread_count_does_not_change_the_report() {
 fn table_output_names_verdicts_and_plaintext_callers() {
     let path = fixture("cases/prefix-timestamps.log");
     let out = strictly()
-        .args(["report", "-o", "table", "-n", "istioinaction", "--until", "2026-11-20T12:00:00Z", "--window", "2h"])
+        .args([
+            "report",
+            "-o",
+            "table",
+            "-n",
+            "istioinaction",
+            "--until",
+            "2026-11-20T12:00:00Z",
+            "--window",
+            "2h",
+        ])
         .arg(&path)
         .output()
         .unwrap();
@@ -226,7 +356,10 @@ fn usage_and_input_errors_exit_2_with_one_line() {
         (&["report", "no/such/file.log"], "no/such/file.log"),
         (&["report", "--window", "soon", "-"], "--window"),
         (&["report", "--until", "yesterday", "-"], "--until"),
-        (&["report", "--destination", "web-api", "-"], "--destination"),
+        (
+            &["report", "--destination", "web-api", "-"],
+            "--destination",
+        ),
         (&["report", "--log-format", "[%START_TIME", "-"], "column"),
         (&["report", "--log-format", "nope", "-"], "nope"),
         (&["report", "--frobnicate"], "--frobnicate"),
@@ -237,7 +370,11 @@ fn usage_and_input_errors_exit_2_with_one_line() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
         if !args.contains(&"--frobnicate") {
-            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line: {err}");
+            assert_eq!(
+                err.trim_end().lines().count(),
+                1,
+                "{args:?}: one line: {err}"
+            );
         }
     }
 }
@@ -253,6 +390,9 @@ fn no_inbound_request_is_not_ready() {
 fn help_shows_examples() {
     let out = strictly().args(["report", "--help"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Examples:") && text.contains("kubectl logs"), "{text}");
+    assert!(
+        text.contains("Examples:") && text.contains("kubectl logs"),
+        "{text}"
+    );
     assert!(text.contains("Exit status"), "{text}");
 }

@@ -70,11 +70,17 @@ pub(crate) const ISTIO_JSON: &[(&str, &str)] = &[
     ("response_code", "%RESPONSE_CODE%"),
     ("response_flags", "%RESPONSE_FLAGS%"),
     ("response_code_details", "%RESPONSE_CODE_DETAILS%"),
-    ("connection_termination_details", "%CONNECTION_TERMINATION_DETAILS%"),
+    (
+        "connection_termination_details",
+        "%CONNECTION_TERMINATION_DETAILS%",
+    ),
     ("bytes_received", "%BYTES_RECEIVED%"),
     ("bytes_sent", "%BYTES_SENT%"),
     ("duration", "%DURATION%"),
-    ("upstream_service_time", "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%"),
+    (
+        "upstream_service_time",
+        "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%",
+    ),
     ("x_forwarded_for", "%REQ(X-FORWARDED-FOR)%"),
     ("user_agent", "%REQ(USER-AGENT)%"),
     ("request_id", "%REQ(X-REQUEST-ID)%"),
@@ -85,7 +91,10 @@ pub(crate) const ISTIO_JSON: &[(&str, &str)] = &[
     ("downstream_local_address", "%DOWNSTREAM_LOCAL_ADDRESS%"),
     ("downstream_remote_address", "%DOWNSTREAM_REMOTE_ADDRESS%"),
     ("requested_server_name", "%REQUESTED_SERVER_NAME%"),
-    ("upstream_transport_failure_reason", "%UPSTREAM_TRANSPORT_FAILURE_REASON%"),
+    (
+        "upstream_transport_failure_reason",
+        "%UPSTREAM_TRANSPORT_FAILURE_REASON%",
+    ),
 ];
 
 /// A built-in format's definition.
@@ -105,7 +114,14 @@ pub(crate) const BUILTINS: [(&str, Definition); 6] = [
 ];
 
 /// Names of the built-ins, in [`BUILTINS`] order.
-pub(crate) const NAMES: [&str; 6] = ["lab", "lab-v0", "lab-cert", "istio", "istio-1.8", "istio-json"];
+pub(crate) const NAMES: [&str; 6] = [
+    "lab",
+    "lab-v0",
+    "lab-cert",
+    "istio",
+    "istio-1.8",
+    "istio-json",
+];
 
 /// Looks a built-in up by name.
 pub(crate) fn definition(name: &str) -> Option<&'static Definition> {

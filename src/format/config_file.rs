@@ -25,7 +25,10 @@ enum Found {
 /// Loads and compiles every format in `path`; errors name the file.
 pub(crate) fn load(path: &Path) -> Result<Vec<LogFormat>, FormatError> {
     let label = path.display().to_string();
-    let file_error = |message: String| FormatError::File { path: label.clone(), message };
+    let file_error = |message: String| FormatError::File {
+        path: label.clone(),
+        message,
+    };
     let bytes = std::fs::read(path).map_err(|e| file_error(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|_| file_error("not a UTF-8 text file".into()))?;
     let found = find_formats(&text).map_err(&file_error)?;
@@ -40,11 +43,16 @@ pub(crate) fn load(path: &Path) -> Result<Vec<LogFormat>, FormatError> {
     let mut formats = Vec::with_capacity(found.len());
     let mut customs = 0;
     for item in found {
-        let custom_name = |n: usize| if n == 1 { "custom".to_string() } else { format!("custom-{n}") };
-        let format = match item {
-            Found::Builtin(name) => {
-                LogFormat::builtin(name).ok_or_else(|| file_error(format!("built-in format {name} is missing")))?
+        let custom_name = |n: usize| {
+            if n == 1 {
+                "custom".to_string()
+            } else {
+                format!("custom-{n}")
             }
+        };
+        let format = match item {
+            Found::Builtin(name) => LogFormat::builtin(name)
+                .ok_or_else(|| file_error(format!("built-in format {name} is missing")))?,
             Found::Text(s) => {
                 customs += 1;
                 let name = custom_name(customs);
@@ -54,7 +62,8 @@ pub(crate) fn load(path: &Path) -> Result<Vec<LogFormat>, FormatError> {
             Found::Json(entries) => {
                 customs += 1;
                 let name = custom_name(customs);
-                let f = LogFormat::compile_json(&name, entries).map_err(|e| file_error(e.to_string()))?;
+                let f = LogFormat::compile_json(&name, entries)
+                    .map_err(|e| file_error(e.to_string()))?;
                 f.require_transport_evidence(&format!("{name} from {label}"))?
             }
         };
@@ -81,7 +90,10 @@ fn find_formats(text: &str) -> Result<Vec<Found>, String> {
             return Ok(vec![Found::Text(s.clone())]);
         }
         // Structured YAML without any access-log setting.
-        if docs.iter().any(|d| matches!(d, Value::Mapping(_) | Value::Sequence(_) | Value::Tagged(_))) {
+        if docs
+            .iter()
+            .any(|d| matches!(d, Value::Mapping(_) | Value::Sequence(_) | Value::Tagged(_)))
+        {
             return Ok(Vec::new());
         }
     }
@@ -98,7 +110,9 @@ fn find_formats(text: &str) -> Result<Vec<Found>, String> {
 
 /// Parses every YAML document, or `None` if the text is not YAML.
 fn yaml_documents(text: &str) -> Option<Vec<Value>> {
-    serde_yaml_ng::Deserializer::from_str(text).map(|doc| Value::deserialize(doc).ok()).collect()
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|doc| Value::deserialize(doc).ok())
+        .collect()
 }
 
 fn dedup(found: Vec<Found>) -> Vec<Found> {
@@ -149,7 +163,8 @@ fn inspect(m: &Mapping, found: &mut Vec<Found>) -> Result<(), String> {
         if let Some(s) = str_of(lf, &["text_format", "textFormat"]) {
             found.push(Found::Text(s.to_string()));
         }
-        if let Some(Value::Mapping(source)) = any_of(lf, &["text_format_source", "textFormatSource"])
+        if let Some(Value::Mapping(source)) =
+            any_of(lf, &["text_format_source", "textFormatSource"])
             && let Some(s) = str_of(source, &["inline_string", "inlineString"])
         {
             found.push(Found::Text(s.to_string()));
@@ -181,15 +196,26 @@ fn inspect(m: &Mapping, found: &mut Vec<Found>) -> Result<(), String> {
         Some(f) if !f.trim().is_empty() => {
             if json {
                 let dict: serde_json::Map<String, serde_json::Value> = serde_json::from_str(f)
-                    .map_err(|e| format!("accessLogFormat with accessLogEncoding JSON is not a JSON object: {e}"))?;
-                let entries = dict.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_string()))).collect();
+                    .map_err(|e| {
+                        format!(
+                            "accessLogFormat with accessLogEncoding JSON is not a JSON object: {e}"
+                        )
+                    })?;
+                let entries = dict
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+                    .collect();
                 found.push(Found::Json(entries));
             } else {
                 found.push(Found::Text(f.to_string()));
             }
         }
         _ if str_of(m, &["accessLogFile"]).is_some_and(|f| !f.trim().is_empty()) => {
-            found.push(Found::Builtin(builtin_name(if json { "istio-json" } else { "istio" })));
+            found.push(Found::Builtin(builtin_name(if json {
+                "istio-json"
+            } else {
+                "istio"
+            })));
         }
         _ => {}
     }
@@ -206,7 +232,11 @@ fn inspect(m: &Mapping, found: &mut Vec<Found>) -> Result<(), String> {
 
 /// The static name of a built-in (names in [`Found`] outlive the file text).
 fn builtin_name(name: &str) -> &'static str {
-    builtin::NAMES.iter().copied().find(|n| *n == name).unwrap_or("istio")
+    builtin::NAMES
+        .iter()
+        .copied()
+        .find(|n| *n == name)
+        .unwrap_or("istio")
 }
 
 fn any_of<'m>(m: &'m Mapping, keys: &[&str]) -> Option<&'m Value> {
@@ -219,7 +249,9 @@ fn str_of<'m>(m: &'m Mapping, keys: &[&str]) -> Option<&'m str> {
 
 /// The string entries of a JSON-format dictionary; nested values are not read.
 fn json_entries(m: &Mapping) -> Vec<(String, String)> {
-    m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string()))).collect()
+    m.iter()
+        .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+        .collect()
 }
 
 #[cfg(test)]
@@ -228,28 +260,47 @@ mod tests {
 
     #[test]
     fn plain_lines_and_comments() {
-        let found = find_formats("# my format\n%START_TIME% %REQUESTED_SERVER_NAME%\\n\n\n").unwrap();
-        assert_eq!(found, vec![Found::Text("%START_TIME% %REQUESTED_SERVER_NAME%\\n".into())]);
+        let found =
+            find_formats("# my format\n%START_TIME% %REQUESTED_SERVER_NAME%\\n\n\n").unwrap();
+        assert_eq!(
+            found,
+            vec![Found::Text(
+                "%START_TIME% %REQUESTED_SERVER_NAME%\\n".into()
+            )]
+        );
     }
 
     #[test]
     fn quoted_string_is_decoded() {
         let found = find_formats("\"[%START_TIME%] \\\"%REQ(:METHOD)%\\\"\\n\"\n").unwrap();
-        assert_eq!(found, vec![Found::Text("[%START_TIME%] \"%REQ(:METHOD)%\"\n".into())]);
+        assert_eq!(
+            found,
+            vec![Found::Text("[%START_TIME%] \"%REQ(:METHOD)%\"\n".into())]
+        );
     }
 
     #[test]
     fn structured_yaml_without_a_format_finds_nothing() {
-        assert_eq!(find_formats("apiVersion: v1\nkind: ConfigMap\ndata: {}\n").unwrap(), vec![]);
+        assert_eq!(
+            find_formats("apiVersion: v1\nkind: ConfigMap\ndata: {}\n").unwrap(),
+            vec![]
+        );
     }
 
     #[test]
     fn mesh_config_defaults() {
-        assert_eq!(find_formats("accessLogFile: /dev/stdout\n").unwrap(), vec![Found::Builtin("istio")]);
+        assert_eq!(
+            find_formats("accessLogFile: /dev/stdout\n").unwrap(),
+            vec![Found::Builtin("istio")]
+        );
         assert_eq!(
             find_formats("accessLogFile: /dev/stdout\naccessLogEncoding: JSON\n").unwrap(),
             vec![Found::Builtin("istio-json")]
         );
-        assert!(find_formats("accessLogEncoding: JSON\naccessLogFormat: '[not json'\n").unwrap_err().contains("JSON"));
+        assert!(
+            find_formats("accessLogEncoding: JSON\naccessLogFormat: '[not json'\n")
+                .unwrap_err()
+                .contains("JSON")
+        );
     }
 }

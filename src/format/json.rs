@@ -15,15 +15,21 @@ use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess,
 use serde_json::value::RawValue;
 use std::fmt;
 
-/// Keys whose presence makes a line that fails to parse malformed rather than foreign.
-const ACCESS_KEYS: [&str; 4] = ["start_time", "upstream_cluster", "response_code", "downstream_remote_address"];
+/// Keys whose presence makes a line that fails to parse malformed rather than
+/// foreign, besides the format's own keys.
+const ACCESS_KEYS: [&str; 4] = [
+    "start_time",
+    "upstream_cluster",
+    "response_code",
+    "downstream_remote_address",
+];
 
 /// A compiled JSON format.
 #[derive(Debug)]
 pub(crate) struct JsonFormat {
     /// The keys strictly reads, each with its field (first key wins per field).
     keys: Box<[(Box<str>, Field)]>,
-    /// Finds `"key"` of the access keys, for telling malformed from foreign lines.
+    /// Finds `"key"` of the access keys and the format's keys, for telling malformed from foreign lines.
     probes: Box<[memmem::Finder<'static>]>,
     start_time: StartTime,
 }
@@ -52,8 +58,13 @@ impl JsonFormat {
         let mut probe_keys: Vec<String> = ACCESS_KEYS.iter().map(|k| k.to_string()).collect();
         for (key, value) in entries {
             let (key, value) = (key.as_ref(), value.as_ref());
+            if !probe_keys.iter().any(|k| k == key) {
+                probe_keys.push(key.to_string());
+            }
             let tokens = tokenize(value)?;
-            let [Token::Operator(op)] = tokens.as_slice() else { continue };
+            let [Token::Operator(op)] = tokens.as_slice() else {
+                continue;
+            };
             let Some(field) = op.field() else { continue };
             if keys.iter().any(|(_, f)| *f == field) {
                 continue;
@@ -61,20 +72,17 @@ impl JsonFormat {
             if field == Field::StartTime {
                 start_time = StartTime::for_operator(op);
             }
-            if matches!(
-                field,
-                Field::StartTime | Field::UpstreamCluster | Field::ResponseCode | Field::DownstreamRemoteAddress
-            ) && !probe_keys.iter().any(|k| k == key)
-            {
-                probe_keys.push(key.to_string());
-            }
             keys.push((key.into(), field));
         }
         let probes = probe_keys
             .iter()
             .map(|k| memmem::Finder::new(format!("\"{k}\"").as_bytes()).into_owned())
             .collect();
-        Ok(JsonFormat { keys: keys.into(), probes, start_time })
+        Ok(JsonFormat {
+            keys: keys.into(),
+            probes,
+            start_time,
+        })
     }
 
     /// Returns true if and only if the format fills `field`.
@@ -99,13 +107,18 @@ impl JsonFormat {
         }
         let mut raw: [Option<&'a RawValue>; Field::COUNT] = [None; Field::COUNT];
         let mut de = serde_json::Deserializer::from_slice(line);
-        let parsed = de.deserialize_map(EntryVisitor { format: self, out: &mut raw });
+        let parsed = de.deserialize_map(EntryVisitor {
+            format: self,
+            out: &mut raw,
+        });
         let complete = parsed.is_ok() && de.end().is_ok();
         match parsed {
             Ok(true) if complete => {}
             // Valid JSON without any of our keys: pilot-agent's own JSON logs.
             Ok(false) if complete => return JsonAttempt::No,
-            _ if self.probes.iter().any(|p| p.find(line).is_some()) => return JsonAttempt::LooksLike,
+            _ if self.probes.iter().any(|p| p.find(line).is_some()) => {
+                return JsonAttempt::LooksLike;
+            }
             _ => return JsonAttempt::No,
         }
         scratch.clear();

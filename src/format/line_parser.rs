@@ -19,7 +19,9 @@ pub struct LineParser {
 
 impl std::fmt::Debug for LineParser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LineParser").field("formats", &self.formats.len()).finish_non_exhaustive()
+        f.debug_struct("LineParser")
+            .field("formats", &self.formats.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -32,7 +34,11 @@ impl LineParser {
                 Kind::Json(_) => None,
             })
             .collect();
-        LineParser { formats, caches, scratch: Vec::new() }
+        LineParser {
+            formats,
+            caches,
+            scratch: Vec::new(),
+        }
     }
 
     /// The formats this parser tries.
@@ -62,7 +68,10 @@ impl LineParser {
         let n = self.formats.len();
         let first = if *preferred < n { *preferred } else { 0 };
         let mut looks_like = false;
-        for i in std::iter::once(first).chain((0..n).filter(|&i| i != first)).take(n) {
+        for i in std::iter::once(first)
+            .chain((0..n).filter(|&i| i != first))
+            .take(n)
+        {
             let format = &self.formats[i];
             match (&format.kind, &mut self.caches[i]) {
                 (Kind::Text(text), Some(cache)) => match text.attempt(cache, line) {
@@ -81,11 +90,15 @@ impl LineParser {
                         for (field, value) in Field::ALL.into_iter().zip(values) {
                             match value {
                                 Some(Value::Line(v)) => entry.set(field, v),
-                                Some(Value::Scratch(start, end)) => entry.set(field, &scratch[start..end]),
+                                Some(Value::Scratch(start, end)) => {
+                                    entry.set(field, &scratch[start..end])
+                                }
                                 None => {}
                             }
                         }
-                        entry.start_time_ms = entry.raw(Field::StartTime).and_then(|v| json.start_time_ms(v));
+                        entry.start_time_ms = entry
+                            .raw(Field::StartTime)
+                            .and_then(|v| json.start_time_ms(v));
                         return Parsed::Access { entry, format: i };
                     }
                     JsonAttempt::LooksLike => looks_like = true,
@@ -95,6 +108,10 @@ impl LineParser {
                 (Kind::Text(_), None) => {}
             }
         }
-        if looks_like { Parsed::Malformed } else { Parsed::NotAccess }
+        if looks_like {
+            Parsed::Malformed
+        } else {
+            Parsed::NotAccess
+        }
     }
 }

@@ -38,9 +38,16 @@ impl LogFormat {
     /// ```
     pub fn compile(name: &str, format: &str) -> Result<LogFormat, FormatError> {
         let tokens = tokenize(format)?;
-        let text = TextFormat::compile(&tokens)
-            .map_err(|message| FormatError::Syntax { message, column: 1, snippet: snippet(format) })?;
-        Ok(LogFormat { name: name.to_string(), source: format.to_string(), kind: Kind::Text(text) })
+        let text = TextFormat::compile(&tokens).map_err(|message| FormatError::Syntax {
+            message,
+            column: 1,
+            snippet: snippet(format),
+        })?;
+        Ok(LogFormat {
+            name: name.to_string(),
+            source: format.to_string(),
+            kind: Kind::Text(text),
+        })
     }
 
     /// Compiles a JSON format from its `key → "%OPERATOR%"` dictionary.
@@ -57,11 +64,18 @@ impl LogFormat {
     ) -> Result<LogFormat, FormatError> {
         let entries: Vec<(K, V)> = entries.into_iter().collect();
         let source = serde_json::Value::Object(
-            entries.iter().map(|(k, v)| (k.as_ref().to_string(), v.as_ref().into())).collect(),
+            entries
+                .iter()
+                .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().into()))
+                .collect(),
         )
         .to_string();
         let json = JsonFormat::compile(entries)?;
-        Ok(LogFormat { name: name.to_string(), source, kind: Kind::Json(json) })
+        Ok(LogFormat {
+            name: name.to_string(),
+            source,
+            kind: Kind::Json(json),
+        })
     }
 
     /// Compiles a built-in format by name (see [`builtin_names`]).
@@ -107,7 +121,9 @@ impl LogFormat {
 
     /// Returns true if and only if the format logs something that tells mTLS from plaintext.
     pub fn has_transport_evidence(&self) -> bool {
-        [Field::PeerUriSan, Field::Xfcc, Field::RequestedServerName].into_iter().any(|f| self.logs(f))
+        [Field::PeerUriSan, Field::Xfcc, Field::RequestedServerName]
+            .into_iter()
+            .any(|f| self.logs(f))
     }
 
     /// Rejects a user-supplied format strictly could not judge; `label` names it in the error.
@@ -115,13 +131,10 @@ impl LogFormat {
         if self.has_transport_evidence() {
             Ok(self)
         } else {
-            Err(FormatError::NoTransportEvidence { name: label.to_string() })
+            Err(FormatError::NoTransportEvidence {
+                name: label.to_string(),
+            })
         }
-    }
-
-    pub(crate) fn renamed(mut self, name: String) -> LogFormat {
-        self.name = name;
-        self
     }
 }
 
@@ -159,16 +172,24 @@ pub fn builtin_names() -> &'static [&'static str] {
 /// assert!(matches!(select(Some("nginx"), None), Err(FormatError::UnknownName(_))));
 /// assert!(matches!(select(Some("%START_TIME% %RESPONSE_CODE%"), None), Err(FormatError::NoTransportEvidence { .. })));
 /// ```
-pub fn select(log_format: Option<&str>, file: Option<&Path>) -> Result<Vec<LogFormat>, FormatError> {
+pub fn select(
+    log_format: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Vec<LogFormat>, FormatError> {
     if let Some(path) = file {
         return config_file::load(path);
     }
     match log_format {
-        None | Some("auto") => Ok(builtin::NAMES.iter().filter_map(|n| LogFormat::builtin(n)).collect()),
-        Some(name) if builtin::definition(name).is_some() => Ok(LogFormat::builtin(name).into_iter().collect()),
-        Some(format) if format.contains('%') => {
-            LogFormat::compile("custom", format)?.require_transport_evidence("custom").map(|f| vec![f])
+        None | Some("auto") => Ok(builtin::NAMES
+            .iter()
+            .filter_map(|n| LogFormat::builtin(n))
+            .collect()),
+        Some(name) if builtin::definition(name).is_some() => {
+            Ok(LogFormat::builtin(name).into_iter().collect())
         }
+        Some(format) if format.contains('%') => LogFormat::compile("custom", format)?
+            .require_transport_evidence("custom")
+            .map(|f| vec![f]),
         Some(other) => Err(FormatError::UnknownName(other.to_string())),
     }
 }

@@ -141,10 +141,10 @@ mod line_parser;
 mod log_format;
 mod operator;
 mod start_time;
-mod text;
-mod token;
 #[cfg(test)]
 mod tests;
+mod text;
+mod token;
 
 pub use line_parser::LineParser;
 pub use log_format::{LogFormat, builtin_names, select};

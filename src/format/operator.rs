@@ -117,12 +117,18 @@ mod tests {
             ("%REQ(X-FORWARDED-CLIENT-CERT)%", Some(Field::Xfcc)),
             ("%REQ(x-forwarded-client-cert)%", Some(Field::Xfcc)),
             ("%REQ(X-FORWARDED-FOR)%", Some(Field::ForwardedFor)),
-            ("%DYNAMIC_METADATA(envoy.common:access_log_hint)%", Some(Field::AuditHint)),
+            (
+                "%DYNAMIC_METADATA(envoy.common:access_log_hint)%",
+                Some(Field::AuditHint),
+            ),
             ("%DYNAMIC_METADATA(istio.mixer:status)%", None),
             ("%UPSTREAM_CLUSTER%", Some(Field::UpstreamCluster)),
             ("%UPSTREAM_CLUSTER_RAW%", Some(Field::UpstreamCluster)),
             ("%REQUESTED_SERVER_NAME%", Some(Field::RequestedServerName)),
-            ("%DOWNSTREAM_REMOTE_ADDRESS%", Some(Field::DownstreamRemoteAddress)),
+            (
+                "%DOWNSTREAM_REMOTE_ADDRESS%",
+                Some(Field::DownstreamRemoteAddress),
+            ),
             ("%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%", None),
             ("%DURATION%", Some(Field::Duration)),
             ("%REQ(USER-AGENT)%", Some(Field::UserAgent)),
@@ -130,7 +136,10 @@ mod tests {
             ("%REQ(:METHOD)%", Some(Field::Method)),
             ("%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%", Some(Field::Path)),
             ("%REQ(:PATH)%", Some(Field::Path)),
-            ("%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%", Some(Field::Path)),
+            (
+                "%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                Some(Field::Path),
+            ),
             ("%REQ(:AUTHORITY)%", Some(Field::Authority)),
             ("%REQ(X-REQUEST-ID)%", None),
             ("%RESP(X-FORWARDED-FOR)%", None),
@@ -147,8 +156,14 @@ mod tests {
         assert_eq!(op("%START_TIME(%s)%").class(), ValueClass::Any);
         assert_eq!(op("%RESPONSE_CODE%").class(), ValueClass::Number);
         assert_eq!(op("%BYTES_SENT%").class(), ValueClass::Number);
-        assert_eq!(op("%RESP(x-envoy-upstream-service-time)%").class(), ValueClass::Number);
-        assert_eq!(op("%REQ(X-FORWARDED-CLIENT-CERT)%").class(), ValueClass::Any);
+        assert_eq!(
+            op("%RESP(x-envoy-upstream-service-time)%").class(),
+            ValueClass::Number
+        );
+        assert_eq!(
+            op("%REQ(X-FORWARDED-CLIENT-CERT)%").class(),
+            ValueClass::Any
+        );
         assert_eq!(op("%RESPONSE_FLAGS%").class(), ValueClass::Any);
     }
 }

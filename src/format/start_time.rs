@@ -98,19 +98,30 @@ mod tests {
     use super::*;
 
     fn custom(fmt: &str) -> StartTime {
-        StartTime::for_operator(&Operator { name: "START_TIME".into(), arg: Some(fmt.into()), max_len: None })
+        StartTime::for_operator(&Operator {
+            name: "START_TIME".into(),
+            arg: Some(fmt.into()),
+            max_len: None,
+        })
     }
 
     #[test]
     fn default_is_rfc3339() {
-        let t = StartTime::for_operator(&Operator { name: "START_TIME".into(), arg: None, max_len: None });
+        let t = StartTime::for_operator(&Operator {
+            name: "START_TIME".into(),
+            arg: None,
+            max_len: None,
+        });
         assert_eq!(t.parse_ms(b"1970-01-01T00:00:01.500Z"), Some(1500));
         assert_eq!(t.parse_ms(b"-"), None);
     }
 
     #[test]
     fn envoy_specifiers_are_translated() {
-        assert_eq!(envoy_to_chrono("%Y-%m-%dT%H:%M:%E3SZ"), "%Y-%m-%dT%H:%M:%S%.fZ");
+        assert_eq!(
+            envoy_to_chrono("%Y-%m-%dT%H:%M:%E3SZ"),
+            "%Y-%m-%dT%H:%M:%S%.fZ"
+        );
         assert_eq!(envoy_to_chrono("%s.%3f"), "%s.%3f");
         assert_eq!(envoy_to_chrono("%s%f"), "%s%9f");
         assert_eq!(envoy_to_chrono("%%é%"), "%%é%");
@@ -119,11 +130,20 @@ mod tests {
     #[test]
     fn custom_formats_parse() {
         let want = 1_779_277_394_559; // 2026-05-20T11:43:14.559Z
-        assert_eq!(custom("%Y-%m-%dT%H:%M:%E3SZ").parse_ms(b"2026-05-20T11:43:14.559Z"), Some(want));
-        assert_eq!(custom("%Y/%m/%d %H:%M:%S%z").parse_ms(b"2026/05/20 12:43:14+0100"), Some(want - 559));
+        assert_eq!(
+            custom("%Y-%m-%dT%H:%M:%E3SZ").parse_ms(b"2026-05-20T11:43:14.559Z"),
+            Some(want)
+        );
+        assert_eq!(
+            custom("%Y/%m/%d %H:%M:%S%z").parse_ms(b"2026/05/20 12:43:14+0100"),
+            Some(want - 559)
+        );
         assert_eq!(custom("%s.%3f").parse_ms(b"1779277394.559"), Some(want));
         assert_eq!(custom("%s").parse_ms(b"1779277394"), Some(want - 559));
-        assert_eq!(custom("%d/%b/%Y:%H:%M:%S").parse_ms(b"20/May/2026:11:43:14"), Some(want - 559));
+        assert_eq!(
+            custom("%d/%b/%Y:%H:%M:%S").parse_ms(b"20/May/2026:11:43:14"),
+            Some(want - 559)
+        );
         assert_eq!(custom("%s").parse_ms(b"-"), None);
         assert_eq!(custom("%s").parse_ms(b"\xff"), None);
     }

@@ -76,7 +76,9 @@ impl TextFormat {
                 },
                 Token::Operator(op) => {
                     // A field logged twice is read from its first occurrence.
-                    let field = op.field().filter(|f| !std::mem::replace(&mut seen[*f as usize], true));
+                    let field = op
+                        .field()
+                        .filter(|f| !std::mem::replace(&mut seen[*f as usize], true));
                     if field == Some(Field::StartTime) {
                         start_time = StartTime::for_operator(op);
                     }
@@ -128,7 +130,11 @@ impl TextFormat {
     }
 
     pub(crate) fn new_cache(&self) -> TextCache {
-        TextCache { full: self.full.create_cache(), caps: self.full.create_captures(), probe: self.probe.create_cache() }
+        TextCache {
+            full: self.full.create_cache(),
+            caps: self.full.create_captures(),
+            probe: self.probe.create_cache(),
+        }
     }
 
     /// Tries the format on a line: fast path, then probe, then the full regex.
@@ -154,14 +160,18 @@ impl TextFormat {
                 return Attempt::LooksLike;
             }
         }
-        entry.start_time_ms = entry.raw(Field::StartTime).and_then(|v| self.start_time.parse_ms(v));
+        entry.start_time_ms = entry
+            .raw(Field::StartTime)
+            .and_then(|v| self.start_time.parse_ms(v));
         Attempt::Access(entry)
     }
 
     /// Returns true if and only if the line starts like an entry of this format.
     pub(crate) fn probe_matches(&self, cache: &mut TextCache, line: &[u8]) -> bool {
         line.starts_with(&self.head)
-            && self.probe.is_match_with(&mut cache.probe, &Input::new(line).anchored(Anchored::Yes))
+            && self
+                .probe
+                .is_match_with(&mut cache.probe, &Input::new(line).anchored(Anchored::Yes))
     }
 
     /// Walks the plan without backtracking; `span(step, start, end)` gets each value.
@@ -171,7 +181,11 @@ impl TextFormat {
     /// (greedy). So a walk that reaches the end of the line found the
     /// leftmost-first match; a walk that gets stuck proves nothing and the
     /// caller asks the regex.
-    pub(crate) fn fast_match(&self, line: &[u8], mut span: impl FnMut(usize, usize, usize)) -> bool {
+    pub(crate) fn fast_match(
+        &self,
+        line: &[u8],
+        mut span: impl FnMut(usize, usize, usize),
+    ) -> bool {
         if !self.fast || !line.starts_with(&self.head) {
             return false;
         }
@@ -219,7 +233,8 @@ impl TextFormat {
         mut span: impl FnMut(usize, usize, usize),
     ) -> bool {
         let input = Input::new(line).anchored(Anchored::Yes);
-        self.full.search_captures_with(&mut cache.full, &input, &mut cache.caps);
+        self.full
+            .search_captures_with(&mut cache.full, &input, &mut cache.caps);
         if !cache.caps.is_match() {
             return false;
         }
@@ -281,7 +296,11 @@ fn rfc3339_end(line: &[u8], pos: usize) -> Option<usize> {
         return None;
     }
     for (&c, &want) in s.iter().zip(SHAPE) {
-        let ok = if want == b'0' { c.is_ascii_digit() } else { c == want };
+        let ok = if want == b'0' {
+            c.is_ascii_digit()
+        } else {
+            c == want
+        };
         if !ok {
             return None;
         }
@@ -296,7 +315,13 @@ fn rfc3339_end(line: &[u8], pos: usize) -> Option<usize> {
     let digit = |j: usize| s.get(j).is_some_and(u8::is_ascii_digit);
     match s.get(i) {
         Some(b'Z') => i += 1,
-        Some(b'+' | b'-') if digit(i + 1) && digit(i + 2) && s.get(i + 3) == Some(&b':') && digit(i + 4) && digit(i + 5) => {
+        Some(b'+' | b'-')
+            if digit(i + 1)
+                && digit(i + 2)
+                && s.get(i + 3) == Some(&b':')
+                && digit(i + 4)
+                && digit(i + 5) =>
+        {
             i += 6
         }
         _ => {}

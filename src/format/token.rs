@@ -88,7 +88,12 @@ pub(crate) fn tokenize(format: &str) -> Result<Vec<Token>, FormatError> {
         if b.get(j) == Some(&b'(') {
             // Envoy's arguments are `[^)]*`: the first `)` closes them, whatever they contain.
             let Some(close) = b[j + 1..].iter().position(|&c| c == b')') else {
-                return Err(syntax(format, start, j, "unbalanced parentheses: ( is never closed"));
+                return Err(syntax(
+                    format,
+                    start,
+                    j,
+                    "unbalanced parentheses: ( is never closed",
+                ));
             };
             arg = Some(format[j + 1..j + 1 + close].to_string());
             j += close + 2;
@@ -100,7 +105,12 @@ pub(crate) fn tokenize(format: &str) -> Result<Vec<Token>, FormatError> {
             match n {
                 Ok(n) if digits > 0 => max_len = Some(n),
                 _ => {
-                    return Err(syntax(format, start, j, "bad length limit: expected :N with N a number"));
+                    return Err(syntax(
+                        format,
+                        start,
+                        j,
+                        "bad length limit: expected :N with N a number",
+                    ));
                 }
             }
             j += 1 + digits;
@@ -108,13 +118,28 @@ pub(crate) fn tokenize(format: &str) -> Result<Vec<Token>, FormatError> {
         match b.get(j) {
             Some(b'%') => {}
             Some(b')') => {
-                return Err(syntax(format, start, j, "unbalanced parentheses: ) without ("));
+                return Err(syntax(
+                    format,
+                    start,
+                    j,
+                    "unbalanced parentheses: ) without (",
+                ));
             }
             Some(b'(') => {
-                return Err(syntax(format, start, j, "unbalanced parentheses: nested or repeated ("));
+                return Err(syntax(
+                    format,
+                    start,
+                    j,
+                    "unbalanced parentheses: nested or repeated (",
+                ));
             }
             _ => {
-                return Err(syntax(format, start, start, "unterminated operator: missing the closing %"));
+                return Err(syntax(
+                    format,
+                    start,
+                    start,
+                    "unterminated operator: missing the closing %",
+                ));
             }
         }
         if !literal.is_empty() {
@@ -138,7 +163,11 @@ fn syntax(format: &str, from: usize, at: usize, message: &str) -> FormatError {
     if rest.chars().nth(SNIPPET_CHARS).is_some() {
         snippet.push('…');
     }
-    FormatError::Syntax { message: message.to_string(), column, snippet }
+    FormatError::Syntax {
+        message: message.to_string(),
+        column,
+        snippet,
+    }
 }
 
 #[cfg(test)]
@@ -146,7 +175,11 @@ mod tests {
     use super::*;
 
     fn op(name: &str, arg: Option<&str>, max_len: Option<usize>) -> Token {
-        Token::Operator(Operator { name: name.into(), arg: arg.map(Into::into), max_len })
+        Token::Operator(Operator {
+            name: name.into(),
+            arg: arg.map(Into::into),
+            max_len,
+        })
     }
 
     fn lit(s: &str) -> Token {
@@ -155,7 +188,9 @@ mod tests {
 
     #[test]
     fn literals_operators_args_and_limits() {
-        let t = tokenize(r#"[%START_TIME%] "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%" %REQ(X):10% 100%%\n"#).unwrap();
+        let t =
+            tokenize(r#"[%START_TIME%] "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%" %REQ(X):10% 100%%\n"#)
+                .unwrap();
         assert_eq!(
             t,
             vec![
@@ -173,7 +208,13 @@ mod tests {
     #[test]
     fn strftime_arguments_may_contain_percent() {
         let t = tokenize("%START_TIME(%Y-%m-%dT%H:%M:%S%z)% x").unwrap();
-        assert_eq!(t, vec![op("START_TIME", Some("%Y-%m-%dT%H:%M:%S%z"), None), lit(" x")]);
+        assert_eq!(
+            t,
+            vec![
+                op("START_TIME", Some("%Y-%m-%dT%H:%M:%S%z"), None),
+                lit(" x")
+            ]
+        );
     }
 
     #[test]
@@ -182,21 +223,34 @@ mod tests {
         assert_eq!(tokenize("%A%\\n").unwrap(), vec![op("A", None, None)]);
         assert_eq!(tokenize("%A%\r\n").unwrap(), vec![op("A", None, None)]);
         // Only the last one: an inner newline is literal text.
-        assert_eq!(tokenize("%A%\n\n").unwrap(), vec![op("A", None, None), lit("\n")]);
+        assert_eq!(
+            tokenize("%A%\n\n").unwrap(),
+            vec![op("A", None, None), lit("\n")]
+        );
     }
 
     #[test]
     fn operator_round_trips_through_display() {
-        for s in ["%REQ(X-FORWARDED-FOR):64%", "%START_TIME%", "%DYNAMIC_METADATA(envoy.common:access_log_hint)%"] {
+        for s in [
+            "%REQ(X-FORWARDED-FOR):64%",
+            "%START_TIME%",
+            "%DYNAMIC_METADATA(envoy.common:access_log_hint)%",
+        ] {
             let t = tokenize(s).unwrap();
-            let [Token::Operator(o)] = t.as_slice() else { panic!("{t:?}") };
+            let [Token::Operator(o)] = t.as_slice() else {
+                panic!("{t:?}")
+            };
             assert_eq!(o.to_string(), s);
         }
     }
 
     fn err(format: &str) -> (String, usize, String) {
         match tokenize(format) {
-            Err(FormatError::Syntax { message, column, snippet }) => (message, column, snippet),
+            Err(FormatError::Syntax {
+                message,
+                column,
+                snippet,
+            }) => (message, column, snippet),
             other => panic!("{format:?}: {other:?}"),
         }
     }
@@ -240,6 +294,9 @@ mod tests {
     fn columns_count_characters_and_snippets_are_short() {
         let (_, c, s) = err(&format!("é %REQ(X {}", "y".repeat(100)));
         assert_eq!(c, 7);
-        assert!(s.starts_with("%REQ(X yyy") && s.ends_with('…') && s.chars().count() == 41, "{s}");
+        assert!(
+            s.starts_with("%REQ(X yyy") && s.ends_with('…') && s.chars().count() == 41,
+            "{s}"
+        );
     }
 }

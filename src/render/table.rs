@@ -71,7 +71,9 @@ pub fn render(report: &Report, opts: super::RenderOptions, out: &mut dyn Write) 
         }
     }
     if !report.destinations.is_empty() {
-        writeln!(out, "{}", table.to_string().trim_end())?;
+        for line in table.lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
     } else {
         writeln!(out, "no inbound requests found")?;
     }

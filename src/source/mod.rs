@@ -54,20 +54,18 @@ impl<'a> Iterator for Lines<'a> {
 impl FusedIterator for Lines<'_> {}
 
 /// A problem reading an input: names the input.
+///
+/// The message is complete on one line (`web-api.log.gz: No such file or
+/// directory (os error 2)`), so the I/O error is deliberately not also
+/// exposed as [`std::error::Error::source`]: `anyhow`'s `{:#}` would print it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The input could not be opened or read.
-    #[error("{name}: {source}")]
-    Io {
-        name: String,
-        source: std::io::Error,
-    },
+    #[error("{name}: {error}")]
+    Io { name: String, error: std::io::Error },
     /// The input starts like gzip but its compressed data is corrupt or cut short.
-    #[error("{name}: corrupt gzip data: {source}")]
-    Gzip {
-        name: String,
-        source: std::io::Error,
-    },
+    #[error("{name}: corrupt gzip data: {error}")]
+    Gzip { name: String, error: std::io::Error },
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ pub const DAY_MS: i64 = 24 * HOUR_MS;
 pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_millis())
-        .map_err(|e| format!("not an RFC 3339 time ({e}): {text:?}, expected e.g. 2026-11-20T12:00:00Z"))
+        .map_err(|e| {
+            format!("not an RFC 3339 time ({e}): {text:?}, expected e.g. 2026-11-20T12:00:00Z")
+        })
 }
 
 /// Parses a duration such as `26h`, `90m`, `1h30m`, `2d` or `45s` into milliseconds.
@@ -171,7 +173,10 @@ mod tests {
         s.clear();
         push_kubelet(&mut s, 1_000_000_000);
         assert_eq!(s, "1970-01-01T00:00:01Z");
-        assert_eq!(rfc3339(parse_rfc3339("2024-02-29T00:00:00Z").unwrap()), "2024-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339(parse_rfc3339("2024-02-29T00:00:00Z").unwrap()),
+            "2024-02-29T00:00:00Z"
+        );
     }
 
     #[test]

@@ -44,7 +44,10 @@ pub struct Workload {
 
 impl Workload {
     pub fn spiffe(&self) -> String {
-        format!("spiffe://{TRUST_DOMAIN}/ns/{}/sa/{}", self.namespace, self.service_account)
+        format!(
+            "spiffe://{TRUST_DOMAIN}/ns/{}/sa/{}",
+            self.namespace, self.service_account
+        )
     }
 
     pub fn key(&self) -> String {
@@ -180,9 +183,21 @@ pub const LEGACY_CRON: usize = 1;
 pub const VM: usize = 2;
 
 pub static PLAIN_CALLERS: [PlainCaller; 3] = [
-    PlainCaller { name: "default/sleep (no sidecar)", ip: "10.44.0.7", sets_xff: false },
-    PlainCaller { name: "default/legacy-billing-cron (CronJob, no sidecar)", ip: "10.44.3.21", sets_xff: false },
-    PlainCaller { name: "vm/inventory-vm (outside the cluster)", ip: "10.128.0.42", sets_xff: true },
+    PlainCaller {
+        name: "default/sleep (no sidecar)",
+        ip: "10.44.0.7",
+        sets_xff: false,
+    },
+    PlainCaller {
+        name: "default/legacy-billing-cron (CronJob, no sidecar)",
+        ip: "10.44.3.21",
+        sets_xff: false,
+    },
+    PlainCaller {
+        name: "vm/inventory-vm (outside the cluster)",
+        ip: "10.128.0.42",
+        sets_xff: true,
+    },
 ];
 
 /// Who sent a request.
@@ -225,23 +240,39 @@ pub struct Flow {
     pub weight: u32,
 }
 
-const fn get(path: &'static str, authority: &'static str, sent: (u32, u32), weight: u32) -> RequestTemplate {
-    RequestTemplate { method: "GET", path, authority, received: (0, 0), sent, weight }
+const fn get(
+    path: &'static str,
+    authority: &'static str,
+    sent: (u32, u32),
+    weight: u32,
+) -> RequestTemplate {
+    RequestTemplate {
+        method: "GET",
+        path,
+        authority,
+        received: (0, 0),
+        sent,
+        weight,
+    }
 }
 
 const fn post(path: &'static str, authority: &'static str, weight: u32) -> RequestTemplate {
-    RequestTemplate { method: "POST", path, authority, received: (120, 900), sent: (60, 240), weight }
+    RequestTemplate {
+        method: "POST",
+        path,
+        authority,
+        received: (120, 900),
+        sent: (60, 240),
+        weight,
+    }
 }
 
-pub const GATEWAY_TO_WEB_API: usize = 0;
-pub const SLEEP_TO_WEB_API: usize = 1;
+// Indices into FLOWS of the flows the traffic generator treats specially;
+// the others (0, 1, 4, 7, 8) share the proportional mTLS traffic by weight.
 pub const LEGACY_SLEEP_TO_WEB_API: usize = 2;
 pub const WEB_API_TO_RECOMMENDATION: usize = 3;
-pub const RECOMMENDATION_TO_PURCHASE_HISTORY: usize = 4;
 pub const CRON_TO_PURCHASE_HISTORY: usize = 5;
 pub const SLEEP_TO_CATALOG: usize = 6;
-pub const SLEEP_TO_HTTPBIN: usize = 7;
-pub const WEB_API_TO_HTTPBIN: usize = 8;
 pub const VM_TO_HTTPBIN: usize = 9;
 
 const CURL: &[&str] = &["curl/7.69.1"];
@@ -302,7 +333,12 @@ pub static FLOWS: [Flow; 10] = [
         caller: CallerSpec::Plain(LEGACY_CRON),
         dest: PURCHASE_HISTORY,
         templates: &[
-            get("/export?since=24h", "purchase-history.istioinaction:8080", (18_000, 64_000), 3),
+            get(
+                "/export?since=24h",
+                "purchase-history.istioinaction:8080",
+                (18_000, 64_000),
+                3,
+            ),
             get("/", "purchase-history.istioinaction:8080", (280, 330), 1),
         ],
         user_agents: &["python-requests/2.31.0"],
@@ -375,14 +411,20 @@ impl Mesh {
         let mut rng = Rng::derive(seed, 1);
         let mut pods = Vec::new();
         for (index, workload) in WORKLOADS.iter().enumerate() {
-            let rs_hash = kube_name(&mut rng, 9 + rng_bit(&mut rng));
+            let hash_len = 9 + rng_bit(&mut rng);
+            let rs_hash = kube_name(&mut rng, hash_len);
             for (replica, ip) in workload.pod_ips.iter().enumerate() {
                 let name = if workload.statefulset {
                     format!("{}-{replica}", workload.name)
                 } else {
                     format!("{}-{rs_hash}-{}", workload.name, kube_name(&mut rng, 5))
                 };
-                pods.push(Pod { workload: index, name, ip, cert_seed: rng.next_u64() });
+                pods.push(Pod {
+                    workload: index,
+                    name,
+                    ip,
+                    cert_seed: rng.next_u64(),
+                });
             }
         }
         Mesh { pods }
@@ -409,5 +451,7 @@ fn rng_bit(rng: &mut Rng) -> usize {
 }
 
 fn kube_name(rng: &mut Rng, len: usize) -> String {
-    (0..len).map(|_| char::from(*rng.pick(KUBE_ALPHABET))).collect()
+    (0..len)
+        .map(|_| char::from(*rng.pick(KUBE_ALPHABET)))
+        .collect()
 }

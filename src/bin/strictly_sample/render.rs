@@ -9,7 +9,9 @@ use std::io::{self, Write};
 use clap::ValueEnum;
 
 use crate::clock;
-use crate::mesh::{AUDIT_ALLOWED_NAMESPACE, Caller, FLOWS, Mesh, PLAIN_CALLERS, TRUST_DOMAIN, WORKLOADS, Workload};
+use crate::mesh::{
+    AUDIT_ALLOWED_NAMESPACE, Caller, FLOWS, Mesh, PLAIN_CALLERS, TRUST_DOMAIN, WORKLOADS, Workload,
+};
 use crate::rng::Rng;
 use crate::traffic::{Event, Item, Noise, Outcome, Side, Traffic};
 
@@ -40,14 +42,12 @@ impl FormatKind {
         }
     }
 
-    /// Returns true if and only if the format logs the connection's peer SAN.
-    pub fn logs_peer_san(self) -> bool {
-        matches!(self, FormatKind::Lab | FormatKind::LabV0)
-    }
-
     /// Returns true if and only if the format logs X-Forwarded-Client-Cert and audit_flag.
     pub fn logs_xfcc(self) -> bool {
-        matches!(self, FormatKind::Lab | FormatKind::LabV0 | FormatKind::LabCert)
+        matches!(
+            self,
+            FormatKind::Lab | FormatKind::LabV0 | FormatKind::LabCert
+        )
     }
 
     /// Returns true if and only if it is one of Istio's formats (both directions, no SAN, no XFCC).
@@ -156,10 +156,11 @@ impl Details {
             ),
             Outcome::DownstreamDisconnect => ("DC", "downstream_remote_disconnect", None),
         };
-        let upstream_service_time = matches!(event.outcome, Outcome::Ok | Outcome::NotFound).then(|| {
-            let overhead = rng.below(u64::from(event.duration_ms.min(2)) + 1) as u32;
-            event.duration_ms - overhead
-        });
+        let upstream_service_time =
+            matches!(event.outcome, Outcome::Ok | Outcome::NotFound).then(|| {
+                let overhead = rng.below(u64::from(event.duration_ms.min(2)) + 1) as u32;
+                event.duration_ms - overhead
+            });
         let xff = match event.caller {
             Caller::Pod(p) if mesh.pod(p).workload == crate::mesh::INGRESS_GATEWAY => {
                 // The gateway appends the client's address; clients come from a few networks.
@@ -178,7 +179,11 @@ impl Details {
                 Caller::Pod(p) => mesh.workload_of(p).namespace != AUDIT_ALLOWED_NAMESPACE,
                 Caller::Plain(_) => true,
             };
-            if outside && template.method == "GET" { Audit::True } else { Audit::False }
+            if outside && template.method == "GET" {
+                Audit::True
+            } else {
+                Audit::False
+            }
         };
         let xfcc = match event.caller {
             Caller::Pod(p) => Some(format!(
@@ -219,7 +224,11 @@ impl Details {
 }
 
 fn between(rng: &mut Rng, (lo, hi): (u32, u32)) -> u32 {
-    if hi <= lo { lo } else { rng.range(i64::from(lo), i64::from(hi) + 1) as u32 }
+    if hi <= lo {
+        lo
+    } else {
+        rng.range(i64::from(lo), i64::from(hi) + 1) as u32
+    }
 }
 
 fn uuid(rng: &mut Rng) -> String {
@@ -304,7 +313,9 @@ pub fn write_log(
 pub fn access_line(out: &mut String, mesh: &Mesh, event: &Event, format: FormatKind) {
     let d = Details::of(mesh, event);
     match format {
-        FormatKind::Lab | FormatKind::LabV0 | FormatKind::LabCert => lab_line(out, mesh, event, &d, format),
+        FormatKind::Lab | FormatKind::LabV0 | FormatKind::LabCert => {
+            lab_line(out, mesh, event, &d, format)
+        }
         FormatKind::Istio => istio_line(out, mesh, event, &d),
         FormatKind::IstioJson => istio_json_line(out, mesh, event, &d),
     }
@@ -317,7 +328,10 @@ fn dash<T: std::fmt::Display>(value: Option<T>) -> String {
 /// The lab's EnvoyFilter format and its two variants (inbound only).
 fn lab_line(out: &mut String, mesh: &Mesh, event: &Event, d: &Details, format: FormatKind) {
     let (origin, destination) = match event.caller {
-        Caller::Pod(p) => (mesh.workload_of(p).spiffe(), mesh.workload_of(event.dest_pod).spiffe()),
+        Caller::Pod(p) => (
+            mesh.workload_of(p).spiffe(),
+            mesh.workload_of(event.dest_pod).spiffe(),
+        ),
         Caller::Plain(_) => ("-".to_string(), "-".to_string()),
     };
     out.push('[');
@@ -460,8 +474,14 @@ fn istio_json_line(out: &mut String, mesh: &Mesh, event: &Event, d: &Details) {
         ("upstream_cluster", text(&a.upstream_cluster)),
         ("upstream_host", text(&a.upstream_host)),
         ("upstream_local_address", maybe(a.upstream_local)),
-        ("upstream_service_time", maybe(d.upstream_service_time.map(|t| t.to_string()))),
-        ("upstream_transport_failure_reason", maybe(d.transport_failure.map(str::to_string))),
+        (
+            "upstream_service_time",
+            maybe(d.upstream_service_time.map(|t| t.to_string())),
+        ),
+        (
+            "upstream_transport_failure_reason",
+            maybe(d.transport_failure.map(str::to_string)),
+        ),
         ("user_agent", text(d.user_agent)),
         ("x_forwarded_for", maybe(d.xff.clone())),
     ]
@@ -507,7 +527,12 @@ fn noise_line(out: &mut String, mesh: &Mesh, noise: &Noise) {
         }
         Some(_) => {
             agent(out);
-            let _ = write!(out, "\tinfo\tReadiness succeeded in {}.{:09}s", rng.range(0, 2), rng.below(1_000_000_000));
+            let _ = write!(
+                out,
+                "\tinfo\tReadiness succeeded in {}.{:09}s",
+                rng.range(0, 2),
+                rng.below(1_000_000_000)
+            );
         }
         None => match rng.weighted(&[25, 15, 10, 15, 20, 15]) {
             0 => {
@@ -565,5 +590,128 @@ fn noise_line(out: &mut String, mesh: &Mesh, noise: &Noise) {
                 );
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{HOUR_MS, parse_rfc3339};
+    use crate::mesh::{LEGACY_SLEEP, WEB_API, WEB_API_TO_RECOMMENDATION};
+    use crate::traffic::TrafficConfig;
+
+    fn log(seed: u64, format: FormatKind, envelope: EnvelopeKind) -> String {
+        let mesh = Mesh::new(seed);
+        let config = TrafficConfig {
+            lines: 300,
+            end_ms: parse_rfc3339("2026-11-20T12:00:00Z").unwrap(),
+            span_ms: 26 * HOUR_MS,
+            seed,
+            noise_ratio: 0.05,
+            malformed: 4,
+            outbound: format.is_istio(),
+        };
+        let traffic = Traffic::generate(&mesh, &config);
+        let mut out = Vec::new();
+        write_log(&mut out, &mesh, &traffic, format, envelope).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn event(mesh: &Mesh, flow: usize, caller: Caller, start: &str) -> Event {
+        Event {
+            start_ms: parse_rfc3339(start).unwrap(),
+            seed: 7,
+            duration_ms: 10,
+            dest_pod: mesh.pods_of(FLOWS[flow].dest)[0],
+            caller,
+            flow: flow as u8,
+            template: 0,
+            outcome: Outcome::Ok,
+            side: Side::Inbound,
+            forged_xfcc: false,
+            cut_permille: 0,
+        }
+    }
+
+    #[test]
+    fn lab_lines_look_like_the_labs_samples() {
+        let mesh = Mesh::new(1);
+        let plain = event(
+            &mesh,
+            2,
+            Caller::Plain(LEGACY_SLEEP as u8),
+            "2021-06-14T10:29:53.284Z",
+        );
+        let mut line = String::new();
+        access_line(&mut line, &mesh, &plain, FormatKind::Lab);
+        assert!(
+            line.starts_with("[2021-06-14T10:29:53.284Z] \"GET / HTTP/1.1\" 200 - \"-\" 0 "),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(
+                " \"-\" mTLS_Origin: \"-\" mTLS_Destination: \"-\" cert: \"-\" audit_flag: \"true\""
+            ),
+            "{line}"
+        );
+
+        let web_api = mesh.pods_of(WEB_API)[0];
+        let mtls = event(
+            &mesh,
+            WEB_API_TO_RECOMMENDATION,
+            Caller::Pod(web_api),
+            "2021-06-14T10:27:59.758Z",
+        );
+        line.clear();
+        access_line(&mut line, &mesh, &mtls, FormatKind::LabV0);
+        let tail = " mTLS_Origin: \"spiffe://cluster.local/ns/istioinaction/sa/web-api\" \
+                    mTLS_Destination: \"spiffe://cluster.local/ns/istioinaction/sa/recommendation\" ";
+        assert!(line.contains(tail), "{line}");
+        assert!(
+            line.contains(
+                " cert: \"By=spiffe://cluster.local/ns/istioinaction/sa/recommendation;Hash="
+            ),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(";Subject=\"\";URI=spiffe://cluster.local/ns/istioinaction/sa/web-api\" audit_flag: \"-\""),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn same_seed_same_bytes() {
+        for format in [FormatKind::Lab, FormatKind::IstioJson] {
+            assert_eq!(
+                log(5, format, EnvelopeKind::Stern),
+                log(5, format, EnvelopeKind::Stern)
+            );
+            assert_ne!(
+                log(5, format, EnvelopeKind::Raw),
+                log(6, format, EnvelopeKind::Raw)
+            );
+        }
+    }
+
+    #[test]
+    fn envelopes_and_kubelet_order() {
+        let mesh = Mesh::new(2);
+        let text = log(2, FormatKind::Lab, EnvelopeKind::KubectlPrefix);
+        let mut last = i64::MIN;
+        for line in text.lines() {
+            let rest = line.strip_prefix("[pod/").expect(line);
+            let (pod, rest) = rest.split_once("/istio-proxy] ").expect(line);
+            assert!(mesh.pods.iter().any(|p| p.name == pod), "{line}");
+            let (time, _) = rest.split_once(' ').expect(line);
+            let ms = parse_rfc3339(time).expect(line);
+            assert!(ms >= last, "receive times go forward: {line}");
+            last = ms;
+        }
+        let text = log(2, FormatKind::IstioJson, EnvelopeKind::Raw);
+        let cut = text
+            .lines()
+            .filter(|l| l.starts_with('{') && serde_json::from_str::<serde_json::Value>(l).is_err())
+            .count();
+        assert_eq!(cut, 4, "exactly the --malformed lines are broken JSON");
     }
 }

@@ -8,11 +8,6 @@
 pub struct Rng(u64);
 
 impl Rng {
-    /// A generator for `seed`.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
     /// An independent generator for sub-stream `stream` of `seed`, so that
     /// adding draws to one part of the generator does not shift the others.
     pub fn derive(seed: u64, stream: u64) -> Self {
@@ -44,11 +39,6 @@ impl Rng {
     /// A uniform float in `[0, 1)`.
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Returns true with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
     }
 
     /// An exponentially distributed float with mean `mean`.

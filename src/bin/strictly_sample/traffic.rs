@@ -141,25 +141,50 @@ impl Traffic {
             window_start: config.end_ms - DESIGN_WINDOW_MS,
             events: Vec::with_capacity(config.lines + config.malformed),
         };
-        let outbound = if config.outbound { config.lines * OUTBOUND_PERCENT / 100 } else { 0 };
+        let outbound = if config.outbound {
+            config.lines * OUTBOUND_PERCENT / 100
+        } else {
+            0
+        };
         let cron_at = builder.cron_time();
         builder.requests(config.lines - outbound, cron_at);
         builder.outbound_twins(outbound);
         builder.malformed(config.malformed);
         let noise_lines = (config.lines as f64 * config.noise_ratio).round() as usize;
         let noise = builder.noise(noise_lines);
-        Traffic { events: builder.events, noise, cron_at }
+        Traffic {
+            events: builder.events,
+            noise,
+            cron_at,
+        }
     }
 
     /// Every line, in the order kubelet received them (by pod, that is the order istio-proxy wrote them).
     pub fn schedule(&self) -> Vec<Item> {
-        let mut keyed: Vec<(i64, u8, u32)> = Vec::with_capacity(self.events.len() + self.noise.len());
-        keyed.extend(self.events.iter().enumerate().map(|(i, e)| (e.emitted_ns(), 0, i as u32)));
-        keyed.extend(self.noise.iter().enumerate().map(|(i, n)| (n.emitted_ns(), 1, i as u32)));
+        let mut keyed: Vec<(i64, u8, u32)> =
+            Vec::with_capacity(self.events.len() + self.noise.len());
+        keyed.extend(
+            self.events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.emitted_ns(), 0, i as u32)),
+        );
+        keyed.extend(
+            self.noise
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.emitted_ns(), 1, i as u32)),
+        );
         keyed.sort_unstable();
         keyed
             .into_iter()
-            .map(|(_, tag, i)| if tag == 0 { Item::Event(i) } else { Item::Noise(i) })
+            .map(|(_, tag, i)| {
+                if tag == 0 {
+                    Item::Event(i)
+                } else {
+                    Item::Noise(i)
+                }
+            })
             .collect()
     }
 }
@@ -270,14 +295,20 @@ impl Builder<'_> {
     fn requests(&mut self, inbound: usize, cron_at: Option<i64>) {
         let legacy = (inbound / 100).max(3);
         let vm = (inbound / 250).max(2);
-        let cron = if cron_at.is_some() { (inbound / 300).clamp(3, 50) } else { 0 };
+        let cron = if cron_at.is_some() {
+            (inbound / 300).clamp(3, 50)
+        } else {
+            0
+        };
         let fixed = CATALOG_REQUESTS + legacy + vm + 1 + cron;
         let proportional = inbound.saturating_sub(fixed);
 
         // mTLS flows share what is left, by weight; the remainder goes to the busiest.
         let total_weight: usize = FLOWS.iter().map(|f| f.weight as usize).sum();
-        let mut counts: Vec<usize> =
-            FLOWS.iter().map(|f| proportional * f.weight as usize / total_weight).collect();
+        let mut counts: Vec<usize> = FLOWS
+            .iter()
+            .map(|f| proportional * f.weight as usize / total_weight)
+            .collect();
         counts[0] += proportional - counts.iter().sum::<usize>();
 
         for (flow, &count) in counts.iter().enumerate() {
@@ -315,7 +346,11 @@ impl Builder<'_> {
         // Plaintext callers spread over the span, at least one in the window.
         for (flow, count) in [(LEGACY_SLEEP_TO_WEB_API, legacy), (VM_TO_HTTPBIN, vm)] {
             for i in 0..count {
-                let time = if i == 0 { self.window_time() } else { self.any_time(false) };
+                let time = if i == 0 {
+                    self.window_time()
+                } else {
+                    self.any_time(false)
+                };
                 let pod = self.dest_pod(flow);
                 let event = self.event(flow, pod, time);
                 self.events.push(event);

@@ -52,7 +52,13 @@ fn evidence(mesh: &Mesh, event: &Event, details: &Details, format: FormatKind) -
         Caller::Pod(p) => mesh.pod(p).ip,
         Caller::Plain(c) => PLAIN_CALLERS[usize::from(c)].ip,
     };
-    let first_xff = || details.xff.as_deref().and_then(|x| x.split(',').next()).map(|x| x.trim().to_string());
+    let first_xff = || {
+        details
+            .xff
+            .as_deref()
+            .and_then(|x| x.split(',').next())
+            .map(|x| x.trim().to_string())
+    };
     let audited = details.audit == Audit::True;
     match format {
         FormatKind::Lab | FormatKind::LabV0 => match event.caller {
@@ -78,7 +84,13 @@ fn evidence(mesh: &Mesh, event: &Event, details: &Details, format: FormatKind) -
                 .and_then(|x| x.rsplit(',').next())
                 .and_then(|element| element.split(';').find_map(|kv| kv.strip_prefix("URI=")));
             match uri {
-                Some(uri) => Evidence { mtls: true, source: uri.to_string(), peer: None, audited, xfcc_forged: false },
+                Some(uri) => Evidence {
+                    mtls: true,
+                    source: uri.to_string(),
+                    peer: None,
+                    audited,
+                    xfcc_forged: false,
+                },
                 None => Evidence {
                     mtls: false,
                     source: PLAINTEXT.into(),
@@ -90,7 +102,12 @@ fn evidence(mesh: &Mesh, event: &Event, details: &Details, format: FormatKind) -
         }
         FormatKind::Istio | FormatKind::IstioJson => Evidence {
             mtls: matches!(event.caller, Caller::Pod(_)),
-            source: if matches!(event.caller, Caller::Pod(_)) { MTLS } else { PLAINTEXT }.into(),
+            source: if matches!(event.caller, Caller::Pod(_)) {
+                MTLS
+            } else {
+                PLAINTEXT
+            }
+            .into(),
             peer: Some(caller_ip.to_string()),
             audited: false,
             xfcc_forged: false,
@@ -137,7 +154,10 @@ impl DestinationCount {
         bump(&mut self.plaintext, !e.mtls);
         bump(&mut self.audited, e.audited);
         bump(&mut self.xfcc_forged, e.xfcc_forged);
-        let source = self.sources.entry((e.source.clone(), e.peer.clone())).or_default();
+        let source = self
+            .sources
+            .entry((e.source.clone(), e.peer.clone()))
+            .or_default();
         source.requests += 1;
         bump(&mut source.mtls, e.mtls);
         bump(&mut source.plaintext, !e.mtls);
@@ -153,18 +173,34 @@ impl DestinationCount {
         let last_plaintext = self.last_plaintext.map(clock::envoy);
         let (verdict, reason) = if self.plaintext > 0 {
             let last = last_plaintext.clone().unwrap_or_default();
-            ("blocked", format!("{} plaintext requests in the window, last at {last}", self.plaintext))
+            (
+                "blocked",
+                format!(
+                    "{} plaintext requests in the window, last at {last}",
+                    self.plaintext
+                ),
+            )
         } else if !complete {
-            ("insufficient", "the input starts after the window starts".to_string())
+            (
+                "insufficient",
+                "the input starts after the window starts".to_string(),
+            )
         } else if self.mtls < config.min_requests {
             (
                 "insufficient",
-                format!("only {} mTLS requests in the window (--min-requests {})", self.mtls, config.min_requests),
+                format!(
+                    "only {} mTLS requests in the window (--min-requests {})",
+                    self.mtls, config.min_requests
+                ),
             )
         } else {
-            ("ready", format!("{} mTLS requests and no plaintext in the window", self.mtls))
+            (
+                "ready",
+                format!("{} mTLS requests and no plaintext in the window", self.mtls),
+            )
         };
-        let mut sources: Vec<(&(String, Option<String>), &SourceCount)> = self.sources.iter().collect();
+        let mut sources: Vec<(&(String, Option<String>), &SourceCount)> =
+            self.sources.iter().collect();
         sources.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(b.0)));
         let plaintext_peers: Vec<Value> = sources
             .iter()
@@ -208,7 +244,10 @@ pub fn truth(mesh: &Mesh, traffic: &Traffic, lines_written: u64, config: &TruthC
         .filter(|e| e.side == Side::Inbound)
         .map(|e| (e, Details::of(mesh, e)))
         .collect();
-    let evidence: Vec<Evidence> = inbound.iter().map(|(e, d)| evidence(mesh, e, d, config.format)).collect();
+    let evidence: Vec<Evidence> = inbound
+        .iter()
+        .map(|(e, d)| evidence(mesh, e, d, config.format))
+        .collect();
 
     // §3.1: a pod-naming envelope gives the workload; the namespace comes
     // from the destination SAN (or XFCC By=) of the pod's own mTLS lines.
@@ -225,12 +264,20 @@ pub fn truth(mesh: &Mesh, traffic: &Traffic, lines_written: u64, config: &TruthC
             // §3.3: the line's own destination SAN or XFCC By=, which only mTLS lines carry.
             config.format.logs_xfcc() && e.mtls
         };
-        if names_destination { mesh.workload_of(event.dest_pod).key() } else { UNATTRIBUTED.to_string() }
+        if names_destination {
+            mesh.workload_of(event.dest_pod).key()
+        } else {
+            UNATTRIBUTED.to_string()
+        }
     };
 
     let input_start = inbound.iter().map(|(e, _)| e.start_ms).min();
     let newest = inbound.iter().map(|(e, _)| e.start_ms).max();
-    debug_assert_eq!(newest, Some(config.end_ms), "the newest request is at --end");
+    debug_assert_eq!(
+        newest,
+        Some(config.end_ms),
+        "the newest request is at --end"
+    );
 
     let mut destinations: BTreeMap<String, DestinationCount> = BTreeMap::new();
     let mut workloads: BTreeMap<String, DestinationCount> = BTreeMap::new();
@@ -238,15 +285,23 @@ pub fn truth(mesh: &Mesh, traffic: &Traffic, lines_written: u64, config: &TruthC
     for ((event, _), e) in inbound.iter().zip(&evidence) {
         let in_window = event.start_ms > window_start && event.start_ms <= config.end_ms;
         outside_window += u64::from(!in_window);
-        destinations.entry(attribute(event, e)).or_default().record(event.start_ms, in_window, e);
+        destinations
+            .entry(attribute(event, e))
+            .or_default()
+            .record(event.start_ms, in_window, e);
         workloads
             .entry(mesh.workload_of(event.dest_pod).key())
             .or_default()
             .record(event.start_ms, in_window, e);
     }
-    let destinations: Vec<Value> =
-        destinations.iter().map(|(name, d)| d.to_json(name, config, input_start)).collect();
-    let workloads: Vec<Value> = workloads.iter().map(|(name, d)| d.to_json(name, config, input_start)).collect();
+    let destinations: Vec<Value> = destinations
+        .iter()
+        .map(|(name, d)| d.to_json(name, config, input_start))
+        .collect();
+    let workloads: Vec<Value> = workloads
+        .iter()
+        .map(|(name, d)| d.to_json(name, config, input_start))
+        .collect();
     let all_ready = destinations.iter().all(|d| d["verdict"] == "ready");
 
     let count = |side: Side| traffic.events.iter().filter(|e| e.side == side).count();
@@ -297,4 +352,120 @@ pub fn truth(mesh: &Mesh, traffic: &Traffic, lines_written: u64, config: &TruthC
         "workloads": workloads,
         "mesh": {"pods": pods, "plaintext_callers": plaintext_callers},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{DAY_MS, HOUR_MS, parse_rfc3339};
+    use crate::traffic::TrafficConfig;
+
+    fn run(seed: u64, lines: usize, format: FormatKind, envelope: EnvelopeKind) -> Value {
+        let end_ms = parse_rfc3339("2026-11-20T12:00:00Z").unwrap();
+        let mesh = Mesh::new(seed);
+        let traffic = Traffic::generate(
+            &mesh,
+            &TrafficConfig {
+                lines,
+                end_ms,
+                span_ms: 26 * HOUR_MS,
+                seed,
+                noise_ratio: 0.02,
+                malformed: 3,
+                outbound: format.is_istio(),
+            },
+        );
+        let config = TruthConfig {
+            format,
+            envelope,
+            end_ms,
+            window_ms: DAY_MS,
+            min_requests: 10,
+            generator: Value::Null,
+        };
+        truth(&mesh, &traffic, 0, &config)
+    }
+
+    fn find<'a>(list: &'a Value, name: &str) -> &'a Value {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["destination"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+    }
+
+    const FORMATS: [FormatKind; 5] = [
+        FormatKind::Lab,
+        FormatKind::LabV0,
+        FormatKind::LabCert,
+        FormatKind::Istio,
+        FormatKind::IstioJson,
+    ];
+
+    #[test]
+    fn every_seed_and_format_shows_the_designed_verdicts() {
+        for seed in 1..=6 {
+            for lines in [200, 3000] {
+                for format in FORMATS {
+                    let t = run(seed, lines, format, EnvelopeKind::KubectlPrefix);
+                    let w = &t["workloads"];
+                    let at = |name: &str, field: &str| find(w, name)[field].clone();
+                    let context = format!("seed {seed}, {lines} lines, {}", format.name());
+                    assert_eq!(
+                        at("istioinaction/web-api", "verdict"),
+                        "blocked",
+                        "{context}"
+                    );
+                    assert_eq!(at("default/httpbin", "verdict"), "blocked", "{context}");
+                    assert_eq!(
+                        at("istioinaction/recommendation", "verdict"),
+                        "ready",
+                        "{context}"
+                    );
+                    assert_eq!(
+                        at("istioinaction/purchase-history", "verdict"),
+                        "ready",
+                        "{context}"
+                    );
+                    assert_eq!(
+                        at("istioinaction/catalog", "verdict"),
+                        "insufficient",
+                        "{context}"
+                    );
+                    assert_eq!(at("istioinaction/catalog", "mtls"), 7, "{context}");
+                    let last = at("istioinaction/purchase-history", "last_plaintext");
+                    assert_eq!(
+                        last.as_str().map(|s| &s[..13]),
+                        Some("2026-11-19T11"),
+                        "{context}"
+                    );
+                    let forged = if format.logs_xfcc() && format != FormatKind::LabCert {
+                        1
+                    } else {
+                        0
+                    };
+                    assert_eq!(at("default/httpbin", "xfcc_forged"), forged, "{context}");
+                    assert_eq!(
+                        t["input"]["last_request"], "2026-11-20T12:00:00.000Z",
+                        "{context}"
+                    );
+                    if format.logs_xfcc() {
+                        // A pod-naming envelope attributes every line to its real workload.
+                        assert_eq!(t["destinations"], t["workloads"], "{context}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn metadata_less_input_leaves_plaintext_lab_lines_unattributed() {
+        let t = run(1, 3000, FormatKind::Lab, EnvelopeKind::Raw);
+        let d = &t["destinations"];
+        assert_eq!(find(d, "istioinaction/web-api")["verdict"], "ready");
+        assert_eq!(find(d, "unattributed")["verdict"], "blocked");
+        assert_eq!(find(d, "unattributed")["xfcc_forged"], 1);
+        let t = run(1, 3000, FormatKind::Istio, EnvelopeKind::Raw);
+        assert_eq!(t["destinations"].as_array().unwrap().len(), 1);
+    }
 }
