@@ -11,7 +11,9 @@
 //! Names are interned once; the per-request path hashes borrowed bytes and
 //! allocates only when it meets a new destination, source, second or hour.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use hdrhistogram::Histogram;
 

@@ -53,17 +53,16 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
         // The lab's EnvoyFilter logs SIDECAR_INBOUND only.
         true
     };
-    let xfcc_last = entry.get(Field::Xfcc).and_then(xfcc_last_element);
-    let xfcc_uri = xfcc_last.and_then(|e| xfcc_value(e, b"URI"));
+    // XFCC is parsed only when it decides something: most lines never need it.
+    let xfcc = entry.get(Field::Xfcc);
+    let xfcc_uri = || xfcc.and_then(xfcc_last_element).and_then(|e| xfcc_value(e, b"URI"));
     let remote = entry.get(Field::DownstreamRemoteAddress).map(strip_port);
 
     let transport = if format.logs(Field::PeerUriSan) {
         match entry.get(Field::PeerUriSan) {
-            Some(san) => Transport::Mtls {
-                identity: Some(san),
-            },
+            Some(san) => Transport::Mtls { identity: Some(san) },
             None => Transport::Plaintext {
-                forged_xfcc: xfcc_uri.is_some(),
+                forged_xfcc: xfcc_uri().is_some(),
             },
         }
     } else if format.logs(Field::RequestedServerName) {
@@ -79,10 +78,8 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
     } else {
         // The sidecar strips XFCC from plaintext connections, so a URI= in
         // the element it added is the evidence of a client certificate.
-        match xfcc_uri {
-            Some(uri) => Transport::Mtls {
-                identity: Some(uri),
-            },
+        match xfcc_uri() {
+            Some(uri) => Transport::Mtls { identity: Some(uri) },
             None => Transport::Plaintext { forged_xfcc: false },
         }
     };
@@ -100,7 +97,8 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
         .and_then(spiffe_ns_sa)
         .or_else(|| match transport {
             // Only the sidecar's own element of a real mTLS request names it.
-            Transport::Mtls { .. } => xfcc_last
+            Transport::Mtls { .. } => xfcc
+                .and_then(xfcc_last_element)
                 .and_then(|e| xfcc_value(e, b"By"))
                 .and_then(spiffe_ns_sa),
             Transport::Plaintext { .. } => None,
@@ -187,6 +185,11 @@ fn split_unquoted(s: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> {
 
 /// The element the nearest proxy (our sidecar) appended: the last one.
 fn xfcc_last_element(xfcc: &[u8]) -> Option<&[u8]> {
+    // Without quotes no separator can hide inside a value: split from the end.
+    if memchr::memchr(b'"', xfcc).is_none() {
+        let start = memchr::memrchr(b',', xfcc).map_or(0, |i| i + 1);
+        return Some(xfcc[start..].trim_ascii());
+    }
     split_unquoted(xfcc, b',').last().map(<[u8]>::trim_ascii)
 }
 

@@ -7,6 +7,7 @@
 //! are borrowed from the line unless they contain escapes, which are decoded
 //! into the parser's scratch buffer.
 
+use super::line_parser::Outcome;
 use super::start_time::StartTime;
 use super::token::{Token, tokenize};
 use super::{Field, FormatError};
@@ -39,13 +40,6 @@ pub(crate) struct JsonFormat {
 pub(crate) enum Value<'a> {
     Line(&'a [u8]),
     Scratch(usize, usize),
-}
-
-/// The outcome of trying a JSON format on one line.
-pub(crate) enum JsonAttempt<'a> {
-    Access([Option<Value<'a>>; Field::COUNT]),
-    LooksLike,
-    No,
 }
 
 impl JsonFormat {
@@ -100,10 +94,17 @@ impl JsonFormat {
     }
 
     /// Tries the format on a line, decoding escaped strings into `scratch` (cleared first).
-    pub(crate) fn attempt<'a>(&self, line: &'a [u8], scratch: &mut Vec<u8>) -> JsonAttempt<'a> {
+    ///
+    /// On [`Outcome::Access`], `values` holds every field's value (`None` when absent).
+    pub(crate) fn attempt<'a>(
+        &self,
+        line: &'a [u8],
+        scratch: &mut Vec<u8>,
+        values: &mut [Option<Value<'a>>; Field::COUNT],
+    ) -> Outcome {
         let body = line.trim_ascii_start();
         if body.first() != Some(&b'{') {
-            return JsonAttempt::No;
+            return Outcome::No;
         }
         let mut raw: [Option<&'a RawValue>; Field::COUNT] = [None; Field::COUNT];
         let mut de = serde_json::Deserializer::from_slice(line);
@@ -115,18 +116,17 @@ impl JsonFormat {
         match parsed {
             Ok(true) if complete => {}
             // Valid JSON without any of our keys: pilot-agent's own JSON logs.
-            Ok(false) if complete => return JsonAttempt::No,
+            Ok(false) if complete => return Outcome::No,
             _ if self.probes.iter().any(|p| p.find(line).is_some()) => {
-                return JsonAttempt::LooksLike;
+                return Outcome::LooksLike;
             }
-            _ => return JsonAttempt::No,
+            _ => return Outcome::No,
         }
         scratch.clear();
-        let mut values = [None; Field::COUNT];
         for (slot, raw) in values.iter_mut().zip(raw) {
             *slot = raw.and_then(|r| resolve(r.get().as_bytes(), scratch));
         }
-        JsonAttempt::Access(values)
+        Outcome::Access
     }
 }
 
@@ -162,11 +162,12 @@ fn unescape(mut s: &[u8], out: &mut Vec<u8>) {
             b'u' => {
                 let mut c = hex4(s).unwrap_or(0xFFFD);
                 s = s.get(4..).unwrap_or_default();
-                if (0xD800..0xDC00).contains(&c) && s.starts_with(b"\\u") {
-                    if let Some(lo @ 0xDC00..=0xDFFF) = hex4(&s[2..]) {
-                        c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
-                        s = &s[6..];
-                    }
+                if (0xD800..0xDC00).contains(&c)
+                    && s.starts_with(b"\\u")
+                    && let Some(lo @ 0xDC00..=0xDFFF) = hex4(&s[2..])
+                {
+                    c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
+                    s = &s[6..];
                 }
                 let ch = char::from_u32(c).unwrap_or('\u{FFFD}');
                 out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());

@@ -3,9 +3,9 @@
 //! It owns what matching mutates (regex caches, capture slots, the JSON
 //! unescape buffer), so formats stay immutable and threads never contend.
 
-use super::json::{JsonAttempt, Value};
+use super::json::Value;
 use super::log_format::Kind;
-use super::text::{Attempt, TextCache};
+use super::text::TextCache;
 use super::{AccessEntry, Field, FormatSet, Parsed};
 
 /// Per-thread matcher state over a shared [`FormatSet`].
@@ -26,6 +26,7 @@ impl std::fmt::Debug for LineParser {
 }
 
 impl LineParser {
+    /// A parser over `formats` with its own caches (one per thread; see [`LineParser::parse`]).
     pub fn new(formats: FormatSet) -> Self {
         let caches = formats
             .iter()
@@ -73,25 +74,27 @@ impl LineParser {
             .take(n)
         {
             let format = &self.formats[i];
-            match (&format.kind, &mut self.caches[i]) {
-                (Kind::Text(text), Some(cache)) => match text.attempt(cache, line) {
-                    Attempt::Access(entry) => {
+            let outcome = match (&format.kind, &mut self.caches[i]) {
+                (Kind::Text(text), Some(cache)) => {
+                    let mut entry = AccessEntry::default();
+                    let outcome = text.attempt(cache, line, &mut entry);
+                    if outcome == Outcome::Access {
                         *preferred = i;
                         return Parsed::Access { entry, format: i };
                     }
-                    Attempt::LooksLike => looks_like = true,
-                    Attempt::No => {}
-                },
-                (Kind::Json(json), _) => match json.attempt(line, &mut self.scratch) {
-                    JsonAttempt::Access(values) => {
+                    outcome
+                }
+                (Kind::Json(json), _) => {
+                    let mut values = [None; Field::COUNT];
+                    let outcome = json.attempt(line, &mut self.scratch, &mut values);
+                    if outcome == Outcome::Access {
                         *preferred = i;
-                        let scratch = &self.scratch[..];
                         let mut entry = AccessEntry::default();
                         for (field, value) in Field::ALL.into_iter().zip(values) {
                             match value {
                                 Some(Value::Line(v)) => entry.set(field, v),
                                 Some(Value::Scratch(start, end)) => {
-                                    entry.set(field, &scratch[start..end])
+                                    entry.set(field, &self.scratch[start..end])
                                 }
                                 None => {}
                             }
@@ -101,12 +104,12 @@ impl LineParser {
                             .and_then(|v| json.start_time_ms(v));
                         return Parsed::Access { entry, format: i };
                     }
-                    JsonAttempt::LooksLike => looks_like = true,
-                    JsonAttempt::No => {}
-                },
+                    outcome
+                }
                 // `new` gives every text format a cache; without one there is nothing to match with.
-                (Kind::Text(_), None) => {}
-            }
+                (Kind::Text(_), None) => Outcome::No,
+            };
+            looks_like |= outcome == Outcome::LooksLike;
         }
         if looks_like {
             Parsed::Malformed
@@ -114,4 +117,15 @@ impl LineParser {
             Parsed::NotAccess
         }
     }
+}
+
+/// What trying one format made of a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// A complete entry of the format.
+    Access,
+    /// The format's probe matched but the whole format did not: a damaged entry.
+    LooksLike,
+    /// Not this format's.
+    No,
 }

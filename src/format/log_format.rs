@@ -33,7 +33,7 @@ impl LogFormat {
     /// assert!(f.logs(Field::PeerUriSan));
     /// assert!(!f.logs(Field::Xfcc));
     ///
-    /// let err = LogFormat::compile("custom", r#"[%START_TIME%] "%REQ(:METHOD" %X%"#).unwrap_err();
+    /// let err = LogFormat::compile("custom", r#"[%START_TIME%] "%REQ(:METHOD)" %X%"#).unwrap_err();
     /// assert!(matches!(err, FormatError::Syntax { column: 17, .. }), "{err}");
     /// ```
     pub fn compile(name: &str, format: &str) -> Result<LogFormat, FormatError> {

@@ -5,6 +5,14 @@
 //! that maps captures to the typed [`Field`]s strictly reads. `istio-json`
 //! lines are parsed by key with serde_json instead. A [`LineParser`] owns the
 //! per-thread matching caches; [`LogFormat`]s are immutable and shared.
+//!
+//! - `token`: format string → literals and `%OPERATOR(arg):N%` tokens, with column errors.
+//! - `operator`: which [`Field`] an operator fills and what its values look like.
+//! - `text`: tokens → anchored regex, probe and the allocation-free fast path.
+//! - `json`: JSON formats, read by key with serde_json.
+//! - `start_time`: `%START_TIME%` values → epoch milliseconds (RFC 3339 or strftime).
+//! - `builtin`: the lab's and Istio's formats; `config_file`: `--log-format-file`.
+//! - `log_format`: [`LogFormat`] and [`select`]; `line_parser`: [`LineParser`].
 
 use std::path::Path;
 use std::sync::Arc;

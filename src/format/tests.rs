@@ -621,11 +621,11 @@ fn synth_line(rng: &mut Rng, tokens: &[Token]) -> Vec<u8> {
             Token::Literal(l) => line.extend_from_slice(l),
             Token::Operator(op) => match op.class() {
                 operator::ValueClass::Number => {
-                    let v: &str = *rng.pick(&["-", "0", "200", "1100", "12345678901234567890"]);
+                    let v = *rng.pick(&["-", "0", "200", "1100", "12345678901234567890"]);
                     line.extend_from_slice(v.as_bytes());
                 }
                 operator::ValueClass::Rfc3339 => {
-                    let v: &str = *rng.pick(&[
+                    let v = *rng.pick(&[
                         "2026-11-20T11:43:14.559Z",
                         "2026-11-20T11:43:14Z",
                         "2026-11-20T11:43:14.559123456+01:00",
@@ -644,7 +644,7 @@ fn synth_line(rng: &mut Rng, tokens: &[Token]) -> Vec<u8> {
                             }
                             1 => line.push(*rng.pick(b"\"' -:]|[0\xff")),
                             _ => {
-                                let v: &str = *rng.pick(&[
+                                let v = *rng.pick(&[
                                     "-",
                                     "GET",
                                     "spiffe://cluster.local/ns/a/sa/b",
@@ -936,7 +936,7 @@ fn parsing_allocates_nothing_per_line() {
 #[ignore]
 fn throughput() {
     let xfcc = r#"By=spiffe://cluster.local/ns/istioinaction/sa/web-api;Hash=cdd00c3f7a968b8a48d41d536839485fc8f3c049915794a7688dc595f114e18b;Subject="";URI=spiffe://cluster.local/ns/istioinaction/sa/sleep"#;
-    let lines: Vec<String> = (0..1000)
+    let lab: Vec<String> = (0..1000)
         .map(|i| {
             format!(
                 r#"[2026-11-20T11:{:02}:{:02}.{:03}Z] "GET /api/catalog/items/{i}?page=2 HTTP/1.1" 200 - "-" 0 {} {} {} "10.44.0.{}" mTLS_Origin: "spiffe://cluster.local/ns/istioinaction/sa/sleep" mTLS_Destination: "spiffe://cluster.local/ns/istioinaction/sa/web-api" cert: "{xfcc}" audit_flag: "false""#,
@@ -950,26 +950,71 @@ fn throughput() {
             )
         })
         .collect();
-    let bytes: usize = lines.iter().map(String::len).sum();
-    for set in ["lab", "auto"] {
+    let istio: Vec<String> = (0..1000)
+        .map(|i| {
+            format!(
+                r#"[2026-11-20T11:43:{:02}.{:03}Z] "GET /api/catalog/{i} HTTP/1.1" 200 - via_upstream - "-" 0 {} 12 11 "-" "curl/8.5.0" "4b3d0c1e-8f7a-4d6b-a1c2-5e4f3d2c{i:04}" "web-api.istioinaction:8080" "10.44.0.12:8080" inbound|8080|| 127.0.0.6:46591 10.44.0.12:8080 10.44.0.{}:52044 outbound_.8080_._.web-api.istioinaction.svc.cluster.local default"#,
+                i % 60,
+                i % 1000,
+                300 + i,
+                i % 250
+            )
+        })
+        .collect();
+    let json: Vec<String> = istio
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            format!(
+                r#"{{"authority":"web-api.istioinaction:8080","bytes_received":0,"bytes_sent":{},"downstream_local_address":"10.44.0.12:8080","downstream_remote_address":"10.44.0.{}:52044","duration":12,"method":"GET","path":"/api/catalog/{i}","protocol":"HTTP/1.1","request_id":"4b3d0c1e","requested_server_name":"outbound_.8080_._.web-api.istioinaction.svc.cluster.local","response_code":200,"response_flags":"-","route_name":"default","start_time":"2026-11-20T11:43:14.559Z","upstream_cluster":"inbound|8080||","upstream_host":"10.44.0.12:8080","upstream_service_time":"11","user_agent":"curl/8.5.0","x_forwarded_for":null}}"#,
+                300 + i,
+                i % 250
+            )
+        })
+        .collect();
+    let cut: Vec<String> = lab.iter().map(|l| l[..l.len() - 30].to_string()).collect();
+    let pilot: Vec<String> = (0..1000)
+        .map(|i| format!("2026-11-20T11:43:14.{i:06}Z\tinfo\txdsproxy\tconnected to upstream XDS server: istiod.istio-system.svc:15012"))
+        .collect();
+    let diag: Vec<String> = (0..1000)
+        .map(|i| format!("[2026-11-20 11:43:14.{i:03}][21][warning][config] [external/envoy/source/extensions/config_subscription/grpc/grpc_stream.h:193] StreamAggregatedResources gRPC config stream to xds-grpc closed: 14, connection error"))
+        .collect();
+    let runs: [(&str, &str, &[String], usize); 8] = [
+        ("lab lines, --log-format lab", "lab", &lab, 2000),
+        ("lab lines, auto", "auto", &lab, 2000),
+        ("istio lines, auto", "auto", &istio, 2000),
+        ("istio-json lines, auto", "auto", &json, 500),
+        ("istio-json lines, istio-json", "istio-json", &json, 500),
+        ("truncated lab lines (malformed), auto", "auto", &cut, 20),
+        ("pilot-agent lines (skipped), auto", "auto", &pilot, 500),
+        ("Envoy diagnostics (skipped), auto", "auto", &diag, 100),
+    ];
+    for (label, set, lines, rounds) in runs {
         let mut parser = parser_for(Some(set));
         let mut preferred = 0;
-        let rounds = 2000;
+        let bytes: usize = lines.iter().map(String::len).sum();
         let started = std::time::Instant::now();
-        let mut access = 0usize;
+        let mut counts = [0usize; 3];
         for _ in 0..rounds {
-            for line in &lines {
-                if let Parsed::Access { entry, .. } = parser.parse(line.as_bytes(), &mut preferred)
-                {
-                    access += entry.start_time_ms.is_some() as usize;
+            for line in lines {
+                match parser.parse(line.as_bytes(), &mut preferred) {
+                    Parsed::Access { entry, .. } => {
+                        counts[0] += entry.start_time_ms.is_some() as usize
+                    }
+                    Parsed::Malformed => counts[1] += 1,
+                    Parsed::NotAccess => counts[2] += 1,
                 }
             }
         }
         let secs = started.elapsed().as_secs_f64();
         let n = (rounds * lines.len()) as f64;
-        assert_eq!(access, rounds * lines.len());
+        assert_eq!(
+            counts.iter().sum::<usize>(),
+            rounds * lines.len(),
+            "{label}: {counts:?}"
+        );
         println!(
-            "{set}: {:.2} M lines/s, {:.0} MB/s ({} B/line)",
+            "{label}: {:.2} M lines/s, {:.0} MB/s ({} B/line; access/malformed/skipped {counts:?})",
             n / secs / 1e6,
             (rounds * bytes) as f64 / secs / 1e6,
             bytes / lines.len()

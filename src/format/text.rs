@@ -9,6 +9,7 @@
 //! regex decides. The probe (the format's first two operators and the literal
 //! after them) tells a damaged access entry from a line that is not one.
 
+use super::line_parser::Outcome;
 use super::operator::ValueClass;
 use super::start_time::StartTime;
 use super::token::Token;
@@ -51,14 +52,6 @@ pub(crate) struct TextCache {
     full: meta::Cache,
     caps: Captures,
     probe: meta::Cache,
-}
-
-/// The outcome of trying one format on one line.
-pub(crate) enum Attempt<'a> {
-    Access(AccessEntry<'a>),
-    /// The probe matched but the whole format did not: a damaged entry.
-    LooksLike,
-    No,
 }
 
 impl TextFormat {
@@ -138,32 +131,33 @@ impl TextFormat {
     }
 
     /// Tries the format on a line: fast path, then probe, then the full regex.
-    pub(crate) fn attempt<'a>(&self, cache: &mut TextCache, line: &'a [u8]) -> Attempt<'a> {
-        let mut entry = AccessEntry::default();
+    ///
+    /// `entry` must come in empty; on [`Outcome::Access`] it holds the values.
+    pub(crate) fn attempt<'a>(
+        &self,
+        cache: &mut TextCache,
+        line: &'a [u8],
+        entry: &mut AccessEntry<'a>,
+    ) -> Outcome {
         let mut record = |i: usize, start: usize, end: usize| {
             if let Some(field) = self.steps[i].field {
                 entry.set(field, &line[start..end]);
             }
         };
         if !self.fast_match(line, &mut record) {
-            // A failed fast path may have recorded a prefix of the fields.
-            entry = AccessEntry::default();
             if !self.probe_matches(cache, line) {
-                return Attempt::No;
+                return Outcome::No;
             }
-            let mut record = |i: usize, start: usize, end: usize| {
-                if let Some(field) = self.steps[i].field {
-                    entry.set(field, &line[start..end]);
-                }
-            };
+            // Every group takes part in a match, so a regex match overwrites
+            // whatever the failed walk recorded.
             if !self.regex_match(cache, line, &mut record) {
-                return Attempt::LooksLike;
+                return Outcome::LooksLike;
             }
         }
         entry.start_time_ms = entry
             .raw(Field::StartTime)
             .and_then(|v| self.start_time.parse_ms(v));
-        Attempt::Access(entry)
+        Outcome::Access
     }
 
     /// Returns true if and only if the line starts like an entry of this format.

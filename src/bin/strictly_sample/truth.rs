@@ -238,23 +238,17 @@ impl DestinationCount {
 /// The truth file's content for one generated run.
 pub fn truth(mesh: &Mesh, traffic: &Traffic, lines_written: u64, config: &TruthConfig) -> Value {
     let window_start = config.end_ms - config.window_ms;
-    let inbound: Vec<(&Event, Details)> = traffic
-        .events
-        .iter()
-        .filter(|e| e.side == Side::Inbound)
-        .map(|e| (e, Details::of(mesh, e)))
-        .collect();
-    let evidence: Vec<Evidence> = inbound
-        .iter()
-        .map(|(e, d)| evidence(mesh, e, d, config.format))
-        .collect();
+    // Details are derived again per pass rather than kept: a million of them would not fit lightly.
+    let inbound = || traffic.events.iter().filter(|e| e.side == Side::Inbound);
+    let evidence_of =
+        |event: &Event| evidence(mesh, event, &Details::of(mesh, event), config.format);
 
     // §3.1: a pod-naming envelope gives the workload; the namespace comes
     // from the destination SAN (or XFCC By=) of the pod's own mTLS lines.
     let mut pod_has_san = vec![false; mesh.pods.len()];
-    if config.format.logs_xfcc() {
-        for ((event, _), e) in inbound.iter().zip(&evidence) {
-            pod_has_san[usize::from(event.dest_pod)] |= e.mtls;
+    if config.envelope.names_pod() && config.format.logs_xfcc() {
+        for event in inbound() {
+            pod_has_san[usize::from(event.dest_pod)] |= evidence_of(event).mtls;
         }
     }
     let attribute = |event: &Event, e: &Evidence| -> String {
@@ -271,8 +265,8 @@ pub fn truth(mesh: &Mesh, traffic: &Traffic, lines_written: u64, config: &TruthC
         }
     };
 
-    let input_start = inbound.iter().map(|(e, _)| e.start_ms).min();
-    let newest = inbound.iter().map(|(e, _)| e.start_ms).max();
+    let input_start = inbound().map(|e| e.start_ms).min();
+    let newest = inbound().map(|e| e.start_ms).max();
     debug_assert_eq!(
         newest,
         Some(config.end_ms),
@@ -281,18 +275,21 @@ pub fn truth(mesh: &Mesh, traffic: &Traffic, lines_written: u64, config: &TruthC
 
     let mut destinations: BTreeMap<String, DestinationCount> = BTreeMap::new();
     let mut workloads: BTreeMap<String, DestinationCount> = BTreeMap::new();
+    let mut requests = 0usize;
     let mut outside_window = 0u64;
-    for ((event, _), e) in inbound.iter().zip(&evidence) {
+    for event in inbound() {
+        let e = evidence_of(event);
         let in_window = event.start_ms > window_start && event.start_ms <= config.end_ms;
+        requests += 1;
         outside_window += u64::from(!in_window);
         destinations
-            .entry(attribute(event, e))
+            .entry(attribute(event, &e))
             .or_default()
-            .record(event.start_ms, in_window, e);
+            .record(event.start_ms, in_window, &e);
         workloads
             .entry(mesh.workload_of(event.dest_pod).key())
             .or_default()
-            .record(event.start_ms, in_window, e);
+            .record(event.start_ms, in_window, &e);
     }
     let destinations: Vec<Value> = destinations
         .iter()
@@ -338,8 +335,8 @@ pub fn truth(mesh: &Mesh, traffic: &Traffic, lines_written: u64, config: &TruthC
         "exit_code": if all_ready { 0 } else { 1 },
         "input": {
             "lines": lines_written,
-            "access_lines": inbound.len() + outbound,
-            "requests": inbound.len(),
+            "access_lines": requests + outbound,
+            "requests": requests,
             "outbound": outbound,
             "skipped": traffic.noise.len(),
             "malformed": count(Side::Malformed),
