@@ -393,6 +393,8 @@ pub struct Aggregator {
     cells_per_source: HashMap<u32, u32>,
     /// What the bound folded away, per destination.
     folded: HashMap<u32, Folded>,
+    /// The newest access entry's time: where a window without `--until` ends.
+    newest_request_ms: Option<i64>,
     scratch: Vec<u8>,
 }
 
@@ -466,6 +468,12 @@ impl Aggregator {
         StreamId(id)
     }
 
+    /// Notes the time of an access entry (inbound or not) of `stream`.
+    pub fn observe_request(&mut self, stream: StreamId, t: i64) {
+        self.newest_request_ms = max_opt(self.newest_request_ms, Some(t));
+        self.observe(stream, t);
+    }
+
     /// Notes a timestamp seen in a stream (any line): evidence of what the input covers.
     pub fn observe(&mut self, stream: StreamId, t: i64) {
         let s = &mut self.stream_info[stream.0 as usize];
@@ -500,7 +508,7 @@ impl Aggregator {
         self.input.requests += 1;
         let t = req.time_ms.or(envelope_ms);
         if let Some(t) = t {
-            self.observe(stream, t);
+            self.observe_request(stream, t);
         }
         if let (Some(w), Some(t)) = (self.config.known_window, t)
             && !w.contains(t)
@@ -681,8 +689,10 @@ impl Aggregator {
             cells,
             contributions,
             folded,
+            newest_request_ms,
             ..
         } = other;
+        self.newest_request_ms = max_opt(self.newest_request_ms, newest_request_ms);
         let ns_map: Vec<u32> = namespaces
             .names
             .iter()
@@ -882,7 +892,9 @@ impl Aggregator {
             dest.sources
                 .sort_by(|a, b| (&a.source, &a.peer).cmp(&(&b.source, &b.peer)));
         }
-        let newest_ms = self.stream_info.iter().filter_map(|s| s.last_ms).max();
+        let newest_ms = self
+            .newest_request_ms
+            .or_else(|| self.stream_info.iter().filter_map(|s| s.last_ms).max());
         Resolved {
             input: self.input,
             newest_ms,
@@ -900,7 +912,7 @@ pub const UNKNOWN_NAMESPACE: &str = "unknown";
 #[derive(Debug)]
 pub struct Resolved {
     pub input: InputCounts,
-    /// The newest timestamp seen anywhere in the input.
+    /// The newest access entry's time (else the newest timestamp of any line).
     pub newest_ms: Option<i64>,
     pub destinations: Vec<ResolvedDestination>,
 }

@@ -169,8 +169,8 @@ impl Worker {
                     aggregator.record(stream, &req, env.timestamp_ms);
                 } else {
                     aggregator.input.outbound += 1;
-                    if let Some(t) = req.time_ms {
-                        aggregator.observe(stream, t);
+                    if let Some(t) = req.time_ms.or(env.timestamp_ms) {
+                        aggregator.observe_request(stream, t);
                     }
                 }
             }

@@ -401,7 +401,13 @@ pub fn human_duration(ms: i64) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, len) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+    // Up to two days, hours read better (`--window 24h`, `--since 48h`).
+    let units: &[(&str, i64)] = if secs <= 2 * 86_400 {
+        &[("h", 3_600), ("m", 60), ("s", 1)]
+    } else {
+        &[("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)]
+    };
+    for &(unit, len) in units {
         if secs >= len {
             out.push_str(&format!("{}{unit}", secs / len));
             secs %= len;
@@ -427,7 +433,8 @@ mod tests {
 
     #[test]
     fn durations_read_like_flags() {
-        assert_eq!(human_duration(86_400_000), "1d");
+        assert_eq!(human_duration(86_400_000), "24h");
+        assert_eq!(human_duration(7 * 86_400_000 + 3_600_000), "7d1h");
         assert_eq!(human_duration(5_400_000), "1h30m");
         assert_eq!(human_duration(0), "0s");
     }

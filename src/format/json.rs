@@ -30,6 +30,8 @@ const ACCESS_KEYS: [&str; 4] = [
 pub(crate) struct JsonFormat {
     /// The keys strictly reads, each with its field (first key wins per field).
     keys: Box<[(Box<str>, Field)]>,
+    /// Fields (bit `1 << field`) whose key makes a JSON object an access entry.
+    anchors: u32,
     /// Finds `"key"` of the access keys and the format's keys, for telling malformed from foreign lines.
     probes: Box<[memmem::Finder<'static>]>,
     start_time: StartTime,
@@ -68,12 +70,30 @@ impl JsonFormat {
             }
             keys.push((key.into(), field));
         }
+        // Objects need a key typical of access entries, not just a `path` or `method`
+        // that some other JSON log might carry too; formats without one take any key.
+        let bit = |f: Field| 1u32 << f as u32;
+        let logged = keys.iter().fold(0, |acc, (_, f)| acc | bit(*f));
+        let typical = [
+            Field::StartTime,
+            Field::UpstreamCluster,
+            Field::ResponseCode,
+            Field::DownstreamRemoteAddress,
+        ]
+        .into_iter()
+        .fold(0, |acc, f| acc | bit(f));
+        let anchors = if logged & typical != 0 {
+            logged & typical
+        } else {
+            logged
+        };
         let probes = probe_keys
             .iter()
             .map(|k| memmem::Finder::new(format!("\"{k}\"").as_bytes()).into_owned())
             .collect();
         Ok(JsonFormat {
             keys: keys.into(),
+            anchors,
             probes,
             start_time,
         })
@@ -185,7 +205,8 @@ fn hex4(s: &[u8]) -> Option<u32> {
     u32::from_str_radix(digits, 16).ok()
 }
 
-/// Walks the top-level object, keeping raw values of known keys; returns whether any was seen.
+/// Walks the top-level object, keeping raw values of known keys; returns
+/// whether an anchor key was among them.
 struct EntryVisitor<'f, 'o, 'a> {
     format: &'f JsonFormat,
     out: &'o mut [Option<&'a RawValue>; Field::COUNT],
@@ -206,7 +227,7 @@ impl<'a> Visitor<'a> for EntryVisitor<'_, '_, 'a> {
                     let value: &'a RawValue = map.next_value()?;
                     let slot = &mut self.out[field as usize];
                     slot.get_or_insert(value);
-                    seen = true;
+                    seen |= self.format.anchors & (1 << field as u32) != 0;
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;

@@ -49,6 +49,7 @@ pub fn render(report: &Report, opts: super::RenderOptions, out: &mut dyn Write) 
         for s in d.sources.iter().filter(|s| s.plaintext > 0) {
             let who = match (&s.peer, s.source.as_str()) {
                 (Some(peer), "plaintext") => peer.clone(),
+                (None, "plaintext") => "unknown peer (the format logs no address)".to_string(),
                 (Some(peer), source) => format!("{source} {peer}"),
                 (None, source) => source.to_string(),
             };
@@ -122,7 +123,13 @@ fn summary(report: &Report) -> String {
     );
     for ex in &i.malformed_examples {
         line.push_str("\n  malformed: ");
-        line.push_str(ex);
+        match ex.char_indices().nth(160) {
+            Some((cut, _)) => {
+                line.push_str(&ex[..cut]);
+                line.push('…');
+            }
+            None => line.push_str(ex),
+        }
     }
     line
 }
