@@ -468,6 +468,30 @@ impl Aggregator {
         StreamId(id)
     }
 
+    /// The part of a metadata-less stream that one address (one pod) received:
+    /// in a log of many replicas, each is its own stream for attribution and coverage.
+    pub fn substream(&mut self, parent: StreamId, local_address: &[u8]) -> StreamId {
+        let key = &mut self.scratch;
+        key.clear();
+        key.extend_from_slice(self.streams.name(parent.0));
+        key.extend_from_slice(b"\0local\0");
+        key.extend_from_slice(local_address);
+        let id = self.streams.intern(key);
+        if id as usize == self.stream_info.len() {
+            let parent = &self.stream_info[parent.0 as usize];
+            let display = format!(
+                "{} (pod IP {})",
+                parent.display,
+                String::from_utf8_lossy(local_address)
+            );
+            self.stream_info.push(StreamInfo {
+                display,
+                ..Default::default()
+            });
+        }
+        StreamId(id)
+    }
+
     /// Notes the time of an access entry (inbound or not) of `stream`.
     pub fn observe_request(&mut self, stream: StreamId, t: i64) {
         self.newest_request_ms = max_opt(self.newest_request_ms, Some(t));
@@ -1001,6 +1025,7 @@ mod tests {
             transport: Transport::Plaintext { forged_xfcc: false },
             peer: Some(peer),
             named_destination: None,
+            local_address: None,
             audited: false,
             duration_ms: Some(3),
         }
@@ -1015,6 +1040,7 @@ mod tests {
             },
             peer: None,
             named_destination: Some((b"ns", b"dest")),
+            local_address: None,
             audited: false,
             duration_ms: Some(5),
         }

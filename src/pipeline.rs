@@ -104,6 +104,8 @@ pub struct Worker {
     /// Per stream: the format that matched its last access line (tried first).
     preferred: Vec<usize>,
     last_stream: Option<LastStream>,
+    /// The last (stream, local address) → substream, for the same reason.
+    last_substream: Option<(StreamId, Vec<u8>, StreamId)>,
 }
 
 /// The previous line's stream metadata (owned) and the stream it mapped to.
@@ -129,6 +131,7 @@ impl Worker {
             names,
             preferred: Vec::new(),
             last_stream: None,
+            last_substream: None,
         }
     }
 
@@ -149,6 +152,7 @@ impl Worker {
             names,
             preferred,
             last_stream,
+            last_substream,
         } = self;
         aggregator.input.lines += 1;
         let env = decoder.decode(line);
@@ -165,6 +169,10 @@ impl Worker {
             Parsed::Malformed => aggregator.malformed(input, line_no, line),
             Parsed::Access { entry, format } => {
                 let req = classify(&entry, &formats[format]);
+                let stream = match (env.meta.pod, req.local_address) {
+                    (None, Some(local)) => substream_of(aggregator, last_substream, stream, local),
+                    _ => stream,
+                };
                 if req.inbound {
                     aggregator.record(stream, &req, env.timestamp_ms);
                 } else {
@@ -176,6 +184,28 @@ impl Worker {
             }
         }
     }
+}
+
+/// The substream of a metadata-less line by the address that received it (see [`Aggregator::substream`]).
+fn substream_of(
+    agg: &mut Aggregator,
+    last: &mut Option<(StreamId, Vec<u8>, StreamId)>,
+    parent: StreamId,
+    local: &[u8],
+) -> StreamId {
+    if let Some((p, addr, id)) = last.as_ref()
+        && *p == parent
+        && addr == local
+    {
+        return *id;
+    }
+    let id = agg.substream(parent, local);
+    let entry = last.get_or_insert_with(|| (parent, Vec::new(), id));
+    entry.0 = parent;
+    entry.1.clear();
+    entry.1.extend_from_slice(local);
+    entry.2 = id;
+    id
 }
 
 /// The stream of a line, remembering the last one so a run of lines from one

@@ -30,6 +30,8 @@ pub struct Request<'a> {
     pub peer: Option<&'a [u8]>,
     /// The destination the line names itself (spec §3 rule 3): namespace and service account.
     pub named_destination: Option<(&'a [u8], &'a [u8])>,
+    /// The address (IP) that received the request: tells replicas apart in a metadata-less log.
+    pub local_address: Option<&'a [u8]>,
     /// Returns true if and only if an AUDIT AuthorizationPolicy rule matched.
     pub audited: bool,
     /// `%DURATION%` in milliseconds.
@@ -55,12 +57,17 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
     };
     // XFCC is parsed only when it decides something: most lines never need it.
     let xfcc = entry.get(Field::Xfcc);
-    let xfcc_uri = || xfcc.and_then(xfcc_last_element).and_then(|e| xfcc_value(e, b"URI"));
+    let xfcc_uri = || {
+        xfcc.and_then(xfcc_last_element)
+            .and_then(|e| xfcc_value(e, b"URI"))
+    };
     let remote = entry.get(Field::DownstreamRemoteAddress).map(strip_port);
 
     let transport = if format.logs(Field::PeerUriSan) {
         match entry.get(Field::PeerUriSan) {
-            Some(san) => Transport::Mtls { identity: Some(san) },
+            Some(san) => Transport::Mtls {
+                identity: Some(san),
+            },
             None => Transport::Plaintext {
                 forged_xfcc: xfcc_uri().is_some(),
             },
@@ -79,7 +86,9 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
         // The sidecar strips XFCC from plaintext connections, so a URI= in
         // the element it added is the evidence of a client certificate.
         match xfcc_uri() {
-            Some(uri) => Transport::Mtls { identity: Some(uri) },
+            Some(uri) => Transport::Mtls {
+                identity: Some(uri),
+            },
             None => Transport::Plaintext { forged_xfcc: false },
         }
     };
@@ -96,11 +105,13 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
         .get(Field::LocalUriSan)
         .and_then(spiffe_ns_sa)
         .or_else(|| match transport {
-            // Only the sidecar's own element of a real mTLS request names it.
+            // Only the sidecar's own element of a real mTLS request names it,
+            // and only an mTLS client's SNI (Istio's formats log no SAN).
             Transport::Mtls { .. } => xfcc
                 .and_then(xfcc_last_element)
                 .and_then(|e| xfcc_value(e, b"By"))
-                .and_then(spiffe_ns_sa),
+                .and_then(spiffe_ns_sa)
+                .or_else(|| entry.get(Field::RequestedServerName).and_then(sni_service)),
             Transport::Plaintext { .. } => None,
         });
 
@@ -110,6 +121,7 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
         transport,
         peer,
         named_destination,
+        local_address: entry.get(Field::DownstreamLocalAddress).map(strip_port),
         audited: entry.get(Field::AuditHint) == Some(b"true"),
         duration_ms: entry.get(Field::Duration).and_then(parse_u64),
     }
@@ -144,6 +156,24 @@ pub fn strip_port(addr: &[u8]) -> &[u8] {
         1 => &addr[..addr.iter().position(|&b| b == b':').unwrap_or(addr.len())],
         _ => addr,
     }
+}
+
+/// The Kubernetes service an Istio client's SNI names:
+/// `outbound_.8080_._.web-api.istioinaction.svc.cluster.local` → (`istioinaction`, `web-api`).
+///
+/// ```
+/// use strictly::request::sni_service;
+/// let sni = b"outbound_.8080_.v1_.web-api.istioinaction.svc.cluster.local";
+/// assert_eq!(sni_service(sni), Some((&b"istioinaction"[..], &b"web-api"[..])));
+/// assert_eq!(sni_service(b"outbound_.443_._.example.com"), None);
+/// ```
+pub fn sni_service(sni: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = sni.strip_prefix(b"outbound_.")?;
+    let after_port = &rest[memchr::memmem::find(rest, b"_.")? + 2..];
+    let host = &after_port[memchr::memmem::find(after_port, b"_.")? + 2..];
+    let mut labels = host.split(|&b| b == b'.');
+    let (name, ns, svc) = (labels.next()?, labels.next()?, labels.next()?);
+    (svc == b"svc" && !name.is_empty() && !ns.is_empty()).then_some((ns, name))
 }
 
 /// The first address of an `X-Forwarded-For` list.

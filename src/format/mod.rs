@@ -39,6 +39,8 @@ pub enum Field {
     RequestedServerName,
     /// `%DOWNSTREAM_REMOTE_ADDRESS%` (`ip:port`).
     DownstreamRemoteAddress,
+    /// `%DOWNSTREAM_LOCAL_ADDRESS%` (`ip:port`): which pod received the request.
+    DownstreamLocalAddress,
     /// `%DURATION%` in milliseconds.
     Duration,
     /// `%REQ(USER-AGENT)%`.
@@ -55,7 +57,7 @@ pub enum Field {
 
 impl Field {
     /// Number of variants; the size of [`AccessEntry`]'s value table.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
 
     /// Every field, in declaration order (`ALL[f as usize] == f`).
     pub const ALL: [Field; Field::COUNT] = [
@@ -68,6 +70,7 @@ impl Field {
         Field::UpstreamCluster,
         Field::RequestedServerName,
         Field::DownstreamRemoteAddress,
+        Field::DownstreamLocalAddress,
         Field::Duration,
         Field::UserAgent,
         Field::ResponseCode,

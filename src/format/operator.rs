@@ -50,6 +50,7 @@ impl Operator {
             ("UPSTREAM_CLUSTER" | "UPSTREAM_CLUSTER_RAW", None) => Field::UpstreamCluster,
             ("REQUESTED_SERVER_NAME", None) => Field::RequestedServerName,
             ("DOWNSTREAM_REMOTE_ADDRESS", None) => Field::DownstreamRemoteAddress,
+            ("DOWNSTREAM_LOCAL_ADDRESS", None) => Field::DownstreamLocalAddress,
             ("DURATION", None) => Field::Duration,
             ("RESPONSE_CODE", None) => Field::ResponseCode,
             // The `envoy.common` namespace is Envoy's; keys are case-sensitive there.
