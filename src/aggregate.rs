@@ -18,7 +18,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use hdrhistogram::Histogram;
 
 use crate::envelope::StreamMeta;
-use crate::request::{Request, Transport};
+use crate::request::{NamedDestination, Request, Transport};
 use crate::workload::workload_of_pod;
 
 /// How many malformed lines are kept as examples.
@@ -395,6 +395,8 @@ pub struct Aggregator {
     folded: HashMap<u32, Folded>,
     /// The newest access entry's time: where a window without `--until` ends.
     newest_request_ms: Option<i64>,
+    /// Line-named destinations (raw value → ids): skips a parse and two interns per line.
+    named_cache: HashMap<Box<[u8]>, Option<(u32, u32)>>,
     scratch: Vec<u8>,
 }
 
@@ -577,14 +579,22 @@ impl Aggregator {
 
     /// Spec §3: metadata, then `--destination`, then the line, then the stream.
     fn destination(&mut self, stream: StreamId, req: &Request<'_>) -> u32 {
-        let named = req.named_destination.map(|(ns, sa)| {
-            let id = self.intern_dest(&[ns, b"/", sa], DestKind::Named);
-            let ns_id = self.namespaces.intern(ns);
+        let info = &self.stream_info[stream.0 as usize];
+        let metadata_decides = info.workload.is_some() && info.namespace.is_some();
+        if metadata_decides || self.config.destination.is_some() {
+            // The line's own name cannot change the outcome: skip parsing it.
+            return match info.fallback_dest {
+                Some(d) => d,
+                None => self.fallback_destination(stream),
+            };
+        }
+        let named = req.named_destination.and_then(|n| self.named_destination(n));
+        if let Some((id, ns_id)) = named {
             let info = &mut self.stream_info[stream.0 as usize];
             info.named.note(id);
             info.named_ns.note(ns_id);
-            id
-        });
+        }
+        let named = named.map(|(id, _)| id);
         let info = &self.stream_info[stream.0 as usize];
         let fallback = match info.fallback_dest {
             Some(d) => d,
@@ -624,6 +634,24 @@ impl Aggregator {
         };
         self.stream_info[stream.0 as usize].fallback_dest = Some(id);
         id
+    }
+
+    /// The destination (and namespace) ids a line's own name stands for; the
+    /// last one is remembered, since a stream's lines mostly name one destination.
+    fn named_destination(&mut self, named: NamedDestination<'_>) -> Option<(u32, u32)> {
+        if let Some(&ids) = self.named_cache.get(named.raw()) {
+            return ids;
+        }
+        let ids = named.namespace_and_name().map(|(ns, name)| {
+            let id = self.intern_dest(&[ns, b"/", name], DestKind::Named);
+            (id, self.namespaces.intern(ns))
+        });
+        // A few destinations name themselves over and over; garbage must not grow it.
+        if self.named_cache.len() >= 4096 {
+            self.named_cache.clear();
+        }
+        self.named_cache.insert(named.raw().into(), ids);
+        ids
     }
 
     /// Interns the destination whose key is the concatenation of `parts`.
@@ -988,12 +1016,14 @@ impl Cell {
 
     /// The newest plaintext request at or before `end`, inside the window or not.
     pub fn last_plaintext_until(&self, end_ms: i64) -> Option<i64> {
+        // Newest bucket first: the first one with plaintext answers (untimed last).
+        let last_second = (end_ms - 1).div_euclid(1000) + 1;
         let in_buckets = self
             .buckets
-            .iter()
+            .range(..=last_second)
+            .rev()
             .filter_map(|(&s, b)| b.counts(s).last_plaintext_ms)
-            .filter(|&t| t <= end_ms)
-            .max();
+            .find(|&t| t <= end_ms);
         max_opt(in_buckets, self.last_plaintext_before)
     }
 
@@ -1039,7 +1069,7 @@ mod tests {
                 identity: Some(b"spiffe://td/ns/a/sa/caller"),
             },
             peer: None,
-            named_destination: Some((b"ns", b"dest")),
+            named_destination: Some(NamedDestination::Spiffe(b"spiffe://td/ns/ns/sa/dest")),
             local_address: None,
             audited: false,
             duration_ms: Some(5),

@@ -82,11 +82,16 @@ pub fn run(
             }
         }
         drop(tx);
-        let mut merged = Aggregator::new(aggregate.clone());
+        // The first worker's aggregate is the base: merging into an empty one would copy it.
+        let mut merged: Option<Aggregator> = None;
         for w in workers {
-            merged.merge(w.join().expect("a pipeline worker panicked"));
+            let agg = w.join().expect("a pipeline worker panicked");
+            match &mut merged {
+                Some(m) => m.merge(agg),
+                None => merged = Some(agg),
+            }
         }
-        result.map(|()| merged)
+        result.map(|()| merged.unwrap_or_else(|| Aggregator::new(aggregate.clone())))
     })
 }
 

@@ -28,14 +28,40 @@ pub struct Request<'a> {
     pub transport: Transport<'a>,
     /// The caller's address (IP, port dropped) where logged.
     pub peer: Option<&'a [u8]>,
-    /// The destination the line names itself (spec §3 rule 3): namespace and service account.
-    pub named_destination: Option<(&'a [u8], &'a [u8])>,
+    /// The destination the line names itself (spec §3 rule 3), parsed on demand.
+    pub named_destination: Option<NamedDestination<'a>>,
     /// The address (IP) that received the request: tells replicas apart in a metadata-less log.
     pub local_address: Option<&'a [u8]>,
     /// Returns true if and only if an AUDIT AuthorizationPolicy rule matched.
     pub audited: bool,
     /// `%DURATION%` in milliseconds.
     pub duration_ms: Option<u64>,
+}
+
+/// Where a line names its own destination; parsed only when attribution needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamedDestination<'a> {
+    /// The sidecar's own SPIFFE ID (`%DOWNSTREAM_LOCAL_URI_SAN%` or XFCC `By=`).
+    Spiffe(&'a [u8]),
+    /// An Istio client's SNI naming the service.
+    Sni(&'a [u8]),
+}
+
+impl<'a> NamedDestination<'a> {
+    /// The raw value: equal raw values name the same destination.
+    pub fn raw(&self) -> &'a [u8] {
+        match *self {
+            NamedDestination::Spiffe(v) | NamedDestination::Sni(v) => v,
+        }
+    }
+
+    /// Namespace and name (service account or service), if the value parses.
+    pub fn namespace_and_name(&self) -> Option<(&'a [u8], &'a [u8])> {
+        match *self {
+            NamedDestination::Spiffe(v) => spiffe_ns_sa(v),
+            NamedDestination::Sni(v) => sni_service(v),
+        }
+    }
 }
 
 impl Request<'_> {
@@ -103,15 +129,15 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
 
     let named_destination = entry
         .get(Field::LocalUriSan)
-        .and_then(spiffe_ns_sa)
+        .map(NamedDestination::Spiffe)
         .or_else(|| match transport {
             // Only the sidecar's own element of a real mTLS request names it,
             // and only an mTLS client's SNI (Istio's formats log no SAN).
             Transport::Mtls { .. } => xfcc
                 .and_then(xfcc_last_element)
                 .and_then(|e| xfcc_value(e, b"By"))
-                .and_then(spiffe_ns_sa)
-                .or_else(|| entry.get(Field::RequestedServerName).and_then(sni_service)),
+                .map(NamedDestination::Spiffe)
+                .or_else(|| entry.get(Field::RequestedServerName).map(NamedDestination::Sni)),
             Transport::Plaintext { .. } => None,
         });
 
