@@ -99,7 +99,9 @@ fn benches(c: &mut Criterion) {
         let data = input(name);
         group.throughput(Throughput::Bytes(data.len() as u64));
         let mut parser = LineParser::new(auto.clone());
-        group.bench_function(name, |b| b.iter(|| parse_all(&mut parser, black_box(&data))));
+        group.bench_function(name, |b| {
+            b.iter(|| parse_all(&mut parser, black_box(&data)))
+        });
     }
     group.finish();
 
@@ -108,10 +110,16 @@ fn benches(c: &mut Criterion) {
     group.throughput(Throughput::Elements(LINES as u64));
     group.bench_function("lab-100k-lines", |b| {
         let chunk = chunk(&lab);
-        b.iter_batched(|| worker(&auto), |mut w| w.process(black_box(&chunk)), criterion::BatchSize::LargeInput)
+        b.iter_batched(
+            || worker(&auto),
+            |mut w| w.process(black_box(&chunk)),
+            criterion::BatchSize::LargeInput,
+        )
     });
     group.throughput(Throughput::Bytes(lab.len() as u64));
-    group.bench_function("newline-floor", |b| b.iter(|| count_newlines(black_box(&lab))));
+    group.bench_function("newline-floor", |b| {
+        b.iter(|| count_newlines(black_box(&lab)))
+    });
     group.finish();
 }
 
@@ -130,7 +138,9 @@ fn median(mut f: impl FnMut(), runs: usize) -> Duration {
 /// The ratios against the floor, and the allocations per line.
 fn ratios() {
     let auto = format::load(None, None).expect("built-in formats compile");
-    println!("\nstrictly bench summary ({LINES} lines per input; floor = memchr newline count over the same bytes)");
+    println!(
+        "\nstrictly bench summary ({LINES} lines per input; floor = memchr newline count over the same bytes)"
+    );
     println!("| path | lines/s | MB/s | × floor |");
     println!("| --- | ---: | ---: | ---: |");
     let row = |name: &str, data: &[u8], t: Duration| {

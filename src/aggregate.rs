@@ -588,7 +588,9 @@ impl Aggregator {
                 None => self.fallback_destination(stream),
             };
         }
-        let named = req.named_destination.and_then(|n| self.named_destination(n));
+        let named = req
+            .named_destination
+            .and_then(|n| self.named_destination(n));
         if let Some((id, ns_id)) = named {
             let info = &mut self.stream_info[stream.0 as usize];
             info.named.note(id);

@@ -137,7 +137,11 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
                 .and_then(xfcc_last_element)
                 .and_then(|e| xfcc_value(e, b"By"))
                 .map(NamedDestination::Spiffe)
-                .or_else(|| entry.get(Field::RequestedServerName).map(NamedDestination::Sni)),
+                .or_else(|| {
+                    entry
+                        .get(Field::RequestedServerName)
+                        .map(NamedDestination::Sni)
+                }),
             Transport::Plaintext { .. } => None,
         });
 

@@ -396,3 +396,164 @@ fn help_shows_examples() {
     );
     assert!(text.contains("Exit status"), "{text}");
 }
+
+#[test]
+fn every_built_in_format_reads_its_sample_completely() {
+    // fixtures/bench/F.log: 1000 raw access lines of format F from strictly-sample,
+    // and 3 more cut short mid-line (its default --malformed 3).
+    for name in ["lab", "lab-v0", "lab-cert", "istio", "istio-json"] {
+        let path = fixture(&format!("bench/{name}.log"));
+        for chosen in ["auto", name] {
+            let (_, r) = report_json(&[path.to_str().unwrap(), "--log-format", chosen]);
+            let i = &r["input"];
+            assert_eq!(i["lines"], 1003, "{name} as {chosen}: {i:#}");
+            assert_eq!(i["malformed"], 3, "{name} as {chosen}: {i:#}");
+            assert_eq!(i["skipped"], 0, "{name} as {chosen}: {i:#}");
+            let entries = i["requests"].as_u64().unwrap() + i["outbound"].as_u64().unwrap();
+            assert_eq!(entries, 1000, "{name} as {chosen}: {i:#}");
+            assert!(
+                !r["destinations"].as_array().unwrap().is_empty(),
+                "{name} as {chosen}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_named_format_that_does_not_fit_makes_lines_malformed_not_requests() {
+    let path = fixture("bench/lab.log");
+    let (_, r) = report_json(&[path.to_str().unwrap(), "--log-format", "istio"]);
+    assert_eq!(r["input"]["requests"], 0);
+    assert_eq!(r["input"]["malformed"], 1003);
+    assert_eq!(
+        r["input"]["malformed_examples"].as_array().unwrap().len(),
+        5
+    );
+}
+
+#[test]
+fn log_format_file_takes_the_format_from_the_labs_envoyfilter() {
+    let filter = fixture("formats/files/lab-envoyfilter.yaml");
+    let path = fixture("cases/lab-sample-lines.log");
+    let (_, r) = report_json(&[
+        path.to_str().unwrap(),
+        "--log-format-file",
+        filter.to_str().unwrap(),
+    ]);
+    // The lab's EnvoyFilter format is the second sample line's order: the first
+    // line (the lab's older order) does not fit it and is malformed.
+    assert_eq!(r["input"]["requests"], 1, "{:#}", r["input"]);
+    assert_eq!(r["input"]["malformed"], 1);
+    let out = strictly()
+        .args(["report", "--log-format-file", "no/such/filter.yaml", "-"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/filter.yaml"));
+}
+
+#[test]
+fn custom_format_string_on_the_command_line() {
+    let format = r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" mTLS_Origin: "%DOWNSTREAM_PEER_URI_SAN%" mTLS_Destination: "%DOWNSTREAM_LOCAL_URI_SAN%" cert: "%REQ(X-FORWARDED-CLIENT-CERT)%" audit_flag: "%DYNAMIC_METADATA(envoy.common:access_log_hint)%""#;
+    let path = fixture("cases/forged-xfcc.log");
+    let (code, r) = report_json(&[path.to_str().unwrap(), "--log-format", format]);
+    assert_eq!(code, 1);
+    assert_eq!(destination(&r, "istioinaction/web-api")["xfcc_forged"], 1);
+    // A format that logs nothing about the connection cannot judge: exit 2.
+    let out = strictly()
+        .args([
+            "report",
+            "--log-format",
+            "[%START_TIME%] %RESPONSE_CODE%",
+            "-",
+        ])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot tell mTLS from plaintext"));
+}
+
+#[test]
+fn hostile_bytes_are_counted_not_fatal() {
+    let good = std::fs::read(fixture("cases/late-start.log")).unwrap();
+    let mut input = Vec::new();
+    input.extend_from_slice(b"\xff\xfe not utf-8 at all \x80\n");
+    input.extend_from_slice(b"\n\r\n");
+    // CRLF line endings on real entries.
+    for line in good.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        input.extend_from_slice(line);
+        input.extend_from_slice(b"\r\n");
+    }
+    // A 10 MB line that starts like an access entry: malformed, memory bounded.
+    input.extend_from_slice(b"[2026-11-20T11:59:00.000Z] \"GET /");
+    input.extend(std::iter::repeat_n(b'a', 10 << 20));
+    input.push(b'\n');
+    // Invalid UTF-8 inside an access entry's free-text field still parses.
+    let first = &good[..good.iter().position(|&b| b == b'\n').unwrap()];
+    let at = first.windows(6).position(|w| w == b"GET / ").unwrap() + 5;
+    input.extend_from_slice(&[&first[..at], b"\xff\xfe", &first[at..]].concat());
+    let out = strictly()
+        .args([
+            "report",
+            "-o",
+            "json",
+            "--until",
+            "2026-11-20T12:00:00Z",
+            "--window",
+            "30m",
+        ])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["lines"], 15 + 3 + 1 + 1);
+    assert_eq!(r["input"]["requests"], 16);
+    assert_eq!(r["input"]["malformed"], 1);
+    assert_eq!(r["input"]["skipped"], 3);
+    let example = r["input"]["malformed_examples"][0].as_str().unwrap();
+    assert!(
+        example.starts_with("<stdin>:19: [2026-11-20T11:59:00.000Z]"),
+        "{example}"
+    );
+    assert!(example.len() < 400, "examples are cut short");
+}
+
+#[test]
+fn color_always_colours_the_verdicts() {
+    let out = strictly()
+        .args(["report", "-o", "table", "--color", "always"])
+        .arg(fixture("cases/forged-xfcc.log"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\x1b["), "{text}");
+}
+
+#[test]
+fn broken_pipe_on_stdout_exits_quietly() {
+    use std::process::{Command as Std, Stdio};
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("strictly"))
+        .args(["report", "-o", "json"])
+        .arg(fixture("sample/mesh.log"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(1)),
+        "{:?} {err}",
+        out.status
+    );
+}
