@@ -14,6 +14,8 @@
 //! - [`verdict`]: ready / blocked / insufficient, and the JSON report data.
 //! - [`render`]: report data to bytes (table, JSON).
 //! - [`pipeline`]: the driver that runs the stages over many chunks on many threads.
+//! - [`watch`]: the long-running driver: follows pods, publishes [`watch::snapshot::Snapshot`]s.
+//! - [`serve`]: the HTTP endpoint of a watch (`/metrics`, `/report`, `/healthz`).
 
 pub mod aggregate;
 pub mod envelope;
@@ -21,7 +23,9 @@ pub mod format;
 pub mod pipeline;
 pub mod render;
 pub mod request;
+pub mod serve;
 pub mod source;
 pub mod time;
 pub mod verdict;
+pub mod watch;
 pub mod workload;

@@ -1,0 +1,1 @@
+//! The HTTP endpoint of a running watch: `/metrics`, `/report`, `/healthz`.
