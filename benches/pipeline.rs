@@ -89,6 +89,7 @@ fn chunk(data: &[u8]) -> Chunk {
         input: 0,
         first_line: 1,
         data: data.to_vec(),
+        meta: None,
     }
 }
 

@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 
 use crate::envelope::StreamMeta;
 use crate::request::{NamedDestination, Request, Transport};
+use crate::source::SourceMeta;
 use crate::workload::workload_of_pod;
 
 /// How many malformed lines are kept as examples.
@@ -317,6 +318,10 @@ pub struct StreamInfo {
     namespace: Option<String>,
     pub first_ms: Option<i64>,
     pub last_ms: Option<i64>,
+    /// When the stream's container started, where the source knows it.
+    pub started_ms: Option<i64>,
+    /// Why its log could not be read, if it could not.
+    pub error: Option<String>,
     /// Destinations named by the stream's own lines (rule 3): for rule 4.
     named: OneOf,
     /// Namespaces of those destinations: for a prefix stream's missing namespace.
@@ -430,11 +435,20 @@ impl Aggregator {
         &self.config
     }
 
-    /// Returns the stream a line belongs to: its metadata, or the input itself.
-    pub fn stream(&mut self, input: u32, input_name: &str, meta: &StreamMeta<'_>) -> StreamId {
+    /// Returns the stream a line belongs to: its pod (whichever input it came
+    /// from: a restarted container's previous log is the same replica), or the input itself.
+    pub fn stream(
+        &mut self,
+        input: u32,
+        input_name: &str,
+        meta: &StreamMeta<'_>,
+        source: Option<&SourceMeta>,
+    ) -> StreamId {
         let key = &mut self.scratch;
         key.clear();
-        key.extend_from_slice(&input.to_le_bytes());
+        if meta.pod.is_none() {
+            key.extend_from_slice(&input.to_le_bytes());
+        }
         for part in [meta.namespace, meta.pod, meta.container] {
             key.push(0);
             key.extend_from_slice(part.unwrap_or(b"\x01"));
@@ -457,17 +471,48 @@ impl Aggregator {
                 }
                 None => input_name.to_string(),
             };
+            let workload = source
+                .and_then(|s| s.workload.clone())
+                .or_else(|| meta.pod.map(|p| text(workload_of_pod(p))));
             self.stream_info.push(StreamInfo {
                 display,
-                workload: meta.pod.map(|p| text(workload_of_pod(p))),
+                workload,
                 namespace: meta
                     .namespace
                     .map(text)
                     .or_else(|| meta.pod.and(self.config.namespace.clone())),
+                started_ms: source.and_then(|s| s.container_started_ms),
                 ..Default::default()
             });
         }
         StreamId(id)
+    }
+
+    /// Declares a stream the source knows before reading it (a pod's log), so
+    /// that a replica with no lines, or whose log could not be read, still
+    /// counts against its workload's coverage.
+    pub fn declare(
+        &mut self,
+        input: u32,
+        input_name: &str,
+        source: &SourceMeta,
+        error: Option<String>,
+    ) {
+        let meta = StreamMeta {
+            namespace: Some(source.namespace.as_bytes()),
+            pod: Some(source.pod.as_bytes()),
+            container: Some(source.container.as_bytes()),
+        };
+        let stream = self.stream(input, input_name, &meta, Some(source));
+        let dest = match self.stream_info[stream.0 as usize].fallback_dest {
+            Some(d) => d,
+            None => self.fallback_destination(stream),
+        };
+        self.contributions.insert((dest, stream.0));
+        let info = &mut self.stream_info[stream.0 as usize];
+        if error.is_some() {
+            info.error = error;
+        }
     }
 
     /// The part of a metadata-less stream that one address (one pod) received:
@@ -807,6 +852,10 @@ impl Aggregator {
             let mine = &mut self.stream_info[stream_map[old] as usize];
             mine.first_ms = min_opt(mine.first_ms, info.first_ms);
             mine.last_ms = max_opt(mine.last_ms, info.last_ms);
+            mine.started_ms = min_opt(mine.started_ms, info.started_ms);
+            if mine.error.is_none() {
+                mine.error = info.error;
+            }
             mine.named.merge(info.named, |d| dest_map[d as usize]);
             mine.named_ns.merge(info.named_ns, |n| ns_map[n as usize]);
         }
@@ -930,13 +979,28 @@ impl Aggregator {
             }
         }
         for (d, s) in &self.contributions {
-            let (name, _) = &final_name[*d as usize];
+            let (name, hint) = &final_name[*d as usize];
+            // A declared replica with no request yet still makes its destination.
+            if !destinations.contains_key(name)
+                && self.stream_info[*s as usize].started_ms.is_some()
+            {
+                destinations.insert(
+                    name.clone(),
+                    ResolvedDestination {
+                        name: name.clone(),
+                        hint: hint.clone(),
+                        ..Default::default()
+                    },
+                );
+            }
             if let Some(dest) = destinations.get_mut(name) {
                 let info = &self.stream_info[*s as usize];
                 if !dest.streams.iter().any(|x| x.display == info.display) {
                     dest.streams.push(StreamCoverage {
                         display: info.display.clone(),
                         first_ms: info.first_ms,
+                        started_ms: info.started_ms,
+                        error: info.error.clone(),
                     });
                 }
             }
@@ -988,6 +1052,11 @@ pub struct ResolvedDestination {
 pub struct StreamCoverage {
     pub display: String,
     pub first_ms: Option<i64>,
+    /// When its container started (Kubernetes source): a log that begins
+    /// there is complete even if that is inside the window.
+    pub started_ms: Option<i64>,
+    /// Why its log could not be read, if it could not.
+    pub error: Option<String>,
 }
 
 /// One destination × source.
@@ -1088,7 +1157,7 @@ mod tests {
     #[test]
     fn buckets_answer_whole_second_windows_exactly() {
         let mut agg = Aggregator::new(AggregateConfig::default());
-        let s = agg.stream(0, "in", &StreamMeta::default());
+        let s = agg.stream(0, "in", &StreamMeta::default(), None);
         for t in [1_000, 1_001, 2_000, 2_001, 3_000] {
             agg.record(s, &mtls(t), None);
         }
@@ -1113,7 +1182,7 @@ mod tests {
     fn merge_equals_one_aggregator_over_everything() {
         let lines: Vec<(i64, bool)> = (0..200).map(|i| (i * 997, i % 7 == 0)).collect();
         let record = |agg: &mut Aggregator, part: &[(i64, bool)]| {
-            let s = agg.stream(0, "in", &StreamMeta::default());
+            let s = agg.stream(0, "in", &StreamMeta::default(), None);
             for &(t, pt) in part {
                 let req = if pt {
                     plaintext(t, b"10.0.0.1")
@@ -1154,7 +1223,7 @@ mod tests {
             ..Default::default()
         };
         let mut agg = Aggregator::new(config);
-        let s = agg.stream(0, "in", &StreamMeta::default());
+        let s = agg.stream(0, "in", &StreamMeta::default(), None);
         let n = 200_000u32;
         let mut peer = Vec::new();
         for i in 0..n {

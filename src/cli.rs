@@ -22,6 +22,14 @@ Examples:
   # Your own access-log format, taken from the EnvoyFilter that installs it
   strictly report --log-format-file labs/06/web-api-access-logging-audit.yaml dump.txt
 
+  # Straight from the cluster: every replica's istio-proxy log, CI-gate style
+  strictly report -n istioinaction --window 24h -o json
+  strictly report -n istioinaction deploy/web-api deploy/recommendation
+  strictly report -A -l app=web-api --context prod
+
+Input: files when given; else the cluster when -A, -l, --context, --kubeconfig or a
+workload (deploy/NAME) is given, or -n with stdin a terminal; else stdin.
+
 Exit status: 0 every destination is ready; 1 some destination is blocked or
 has insufficient evidence (or no inbound request was found); 2 usage or input error.";
 
@@ -50,11 +58,57 @@ pub enum ColorChoice {
     Never,
 }
 
+/// Where in the cluster to read (kubectl's flags).
+#[derive(Debug, Args)]
+pub struct KubeArgs {
+    /// Namespace to read (repeatable). For files: the namespace of pods named by `kubectl logs --prefix`.
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Read every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// Label selector for pods (e.g. app=web-api).
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Container whose logs hold the access log.
+    #[arg(short = 'c', long, default_value = "istio-proxy", value_name = "NAME")]
+    pub container: String,
+
+    /// kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// kubeconfig file [default: $KUBECONFIG, ~/.kube/config, or in-cluster].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Log requests in flight at once (like stern's).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub max_log_requests: usize,
+}
+
+impl KubeArgs {
+    /// Returns true if and only if a flag only makes sense against a cluster.
+    pub fn wants_cluster(&self) -> bool {
+        self.all_namespaces
+            || self.selector.is_some()
+            || self.context.is_some()
+            || self.kubeconfig.is_some()
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Log files (plain or gzip); `-` or none reads stdin.
-    #[arg(value_name = "FILE")]
+    /// Log files (plain or gzip; `-` or none reads stdin), or workloads to read
+    /// from the cluster (`deploy/web-api`, `statefulset/db`, `NS/deploy/web-api`).
+    #[arg(value_name = "FILE|WORKLOAD")]
     pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub kube: KubeArgs,
 
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(short, long, value_enum)]
@@ -75,10 +129,6 @@ pub struct ReportArgs {
     /// Attribute lines that name no workload to this destination.
     #[arg(long, value_name = "NS/NAME")]
     pub destination: Option<String>,
-
-    /// Namespace of pods named by `kubectl logs --prefix` (which omits it).
-    #[arg(short = 'n', long, value_name = "NS")]
-    pub namespace: Option<String>,
 
     /// Access-log format: auto, a built-in (lab, lab-v0, lab-cert, istio, istio-1.8, istio-json) or an Envoy format string.
     #[arg(long, value_name = "NAME|FORMAT", conflicts_with = "log_format_file")]

@@ -15,6 +15,7 @@ use strictly::aggregate::{AggregateConfig, Window};
 use strictly::pipeline::{self, PipelineConfig};
 use strictly::render::{self, OutputKind, RenderOptions};
 use strictly::source::file::Input;
+use strictly::source::kube::{KubeAccess, KubeSelection, WorkloadRef};
 use strictly::verdict::{self, VerdictConfig};
 use strictly::{format, time};
 
@@ -70,10 +71,10 @@ fn report(args: ReportArgs) -> Result<u8> {
         bail!("--threads: must be at least 1");
     }
     let formats = format::load(args.log_format.as_deref(), args.log_format_file.as_deref())?;
-    let inputs = inputs(&args.files)?;
+    let source = report_source(&args)?;
 
     let aggregate = AggregateConfig {
-        namespace: args.namespace.clone(),
+        namespace: args.kube.namespaces.first().cloned(),
         destination: args.destination.clone(),
         known_window: until_ms.map(|end| Window {
             start_ms: end - window_ms,
@@ -88,20 +89,64 @@ fn report(args: ReportArgs) -> Result<u8> {
     if let Some(n) = args.threads {
         pipeline.threads = n;
     }
-
-    let bar = progress_bar(&inputs, args.no_progress);
-    let progress = |n: u64| bar.inc(n);
-    let aggregator = pipeline::run(&inputs, &formats, &aggregate, &pipeline, &progress)?;
-    bar.finish_and_clear();
-
-    let names: Vec<String> = inputs.iter().map(Input::name).collect();
-    let verdict_config = VerdictConfig {
+    let mut verdict_config = VerdictConfig {
         window_ms,
         until_ms,
         min_requests: args.min_requests,
         max_sources: args.max_sources.max(1),
     };
-    let report = verdict::report(&aggregator.resolve(), &verdict_config, &names);
+
+    let (aggregator, names, peers) = match source {
+        ReportSource::Files(inputs) => {
+            let bar = progress_bar(&inputs, args.no_progress);
+            let progress = |n: u64| bar.inc(n);
+            let aggregator = pipeline::run(&inputs, &formats, &aggregate, &pipeline, &progress)?;
+            bar.finish_and_clear();
+            let names: Vec<String> = inputs.iter().map(Input::name).collect();
+            (aggregator, names, None)
+        }
+        ReportSource::Cluster(selection) => {
+            // The cluster is read as of now unless --until says otherwise; a
+            // margin before the window shows whether each replica's log reaches back.
+            let now = chrono::Utc::now().timestamp_millis();
+            let end = until_ms.unwrap_or(now);
+            verdict_config.until_ms = Some(end);
+            let aggregate = AggregateConfig {
+                known_window: Some(Window {
+                    start_ms: end - window_ms,
+                    end_ms: end,
+                }),
+                ..aggregate
+            };
+            let since = (now - (end - window_ms)).max(0) / 1000 + COVERAGE_MARGIN_S;
+            let access = KubeAccess {
+                kubeconfig: args.kube.kubeconfig.clone(),
+                context: args.kube.context.clone(),
+            };
+            let run = pipeline::run_cluster(
+                &access,
+                &selection,
+                Some(since),
+                args.kube.max_log_requests,
+                &formats,
+                &aggregate,
+                &pipeline,
+            )?;
+            for f in &run.failures {
+                let _ = writeln!(io::stderr(), "strictly: warning: {f}");
+            }
+            (run.aggregator, run.names, Some(run.peers))
+        }
+    };
+    let mut report = verdict::report(&aggregator.resolve(), &verdict_config, &names);
+    if let Some(peers) = &peers {
+        let lookup = |ip: &str| {
+            peers
+                .get(ip)
+                .map(|p| (p.pod.clone(), p.workload.clone(), p.sidecar))
+        };
+        verdict::name_peers(&mut report, &lookup);
+    }
 
     let stdout = io::stdout();
     let tty = stdout.is_terminal();
@@ -128,26 +173,62 @@ fn ingest_bound(rows: usize) -> usize {
     rows.saturating_mul(20).max(1000)
 }
 
-/// Files from the command line, or stdin when there are none (refusing an interactive terminal).
-fn inputs(files: &[std::path::PathBuf]) -> Result<Vec<Input>> {
-    if files.is_empty() {
+/// How far before the window a cluster report reads, to see whether each
+/// replica's log reaches back past the window's start (kubelet rotates logs).
+const COVERAGE_MARGIN_S: i64 = 3600;
+
+/// Where `report` reads from.
+enum ReportSource {
+    Files(Vec<Input>),
+    Cluster(KubeSelection),
+}
+
+/// Files when given; the cluster when a flag or argument says so (or `-n`
+/// with nothing piped in); else stdin (see `report --help`).
+fn report_source(args: &ReportArgs) -> Result<ReportSource> {
+    let as_workload = |f: &std::path::PathBuf| {
+        let text = f.to_str()?;
+        (!f.exists()).then(|| WorkloadRef::parse(text)).flatten()
+    };
+    let workloads: Vec<WorkloadRef> = args.files.iter().filter_map(as_workload).collect();
+    if !workloads.is_empty() && workloads.len() != args.files.len() {
+        bail!(
+            "arguments mix files and workloads (deploy/NAME): read files or the cluster, not both"
+        );
+    }
+    let cluster = !workloads.is_empty()
+        || (args.files.is_empty()
+            && (args.kube.wants_cluster()
+                || (!args.kube.namespaces.is_empty() && io::stdin().is_terminal())));
+    if cluster {
+        return Ok(ReportSource::Cluster(KubeSelection {
+            namespaces: args.kube.namespaces.clone(),
+            all_namespaces: args.kube.all_namespaces,
+            selector: args.kube.selector.clone(),
+            workloads,
+            container: args.kube.container.clone(),
+        }));
+    }
+    if args.files.is_empty() {
         if io::stdin().is_terminal() {
             bail!(
-                "no input: pass log files, or pipe logs in (kubectl logs ... -c istio-proxy | strictly report)"
+                "no input: pass log files, pipe logs in (kubectl logs ... -c istio-proxy | strictly report), or name a namespace (-n NS) to read the cluster"
             );
         }
-        return Ok(vec![Input::stdin()]);
+        return Ok(ReportSource::Files(vec![Input::stdin()]));
     }
-    files
-        .iter()
-        .map(|f| {
-            if f == Path::new("-") {
-                Ok(Input::stdin())
-            } else {
-                Ok(Input::path(f))
-            }
-        })
-        .collect()
+    Ok(ReportSource::Files(
+        args.files
+            .iter()
+            .map(|f| {
+                if f == Path::new("-") {
+                    Input::stdin()
+                } else {
+                    Input::path(f)
+                }
+            })
+            .collect(),
+    ))
 }
 
 /// A progress bar on stderr for long file reads, only when stderr is a terminal.

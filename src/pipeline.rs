@@ -14,7 +14,7 @@ use crate::envelope::{EnvelopeDecoder, InputKind, StreamMeta};
 use crate::format::{FormatSet, LineParser, Parsed};
 use crate::request::classify;
 use crate::source::file::{Input, read_chunks};
-use crate::source::{Chunk, SourceError};
+use crate::source::{Chunk, SourceError, SourceMeta};
 
 /// How the pipeline runs.
 #[derive(Clone, Debug)]
@@ -49,6 +49,31 @@ pub fn run(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Aggregator, SourceError> {
     let names: Arc<[String]> = inputs.iter().map(Input::name).collect();
+    run_with(formats, aggregate, config, names, |emit| {
+        for (i, input) in inputs.iter().enumerate() {
+            read_chunks(
+                input,
+                i as u32,
+                config.chunk_size,
+                config.max_line,
+                progress,
+                emit,
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs the pipeline over the chunks `produce` emits (on the calling thread)
+/// and returns the merged aggregate. `names` names the inputs chunks refer to.
+/// Any source plugs in here: files above, the Kubernetes API in `source::kube`.
+pub fn run_with<E>(
+    formats: &FormatSet,
+    aggregate: &AggregateConfig,
+    config: &PipelineConfig,
+    names: Arc<[String]>,
+    produce: impl FnOnce(&mut dyn FnMut(Chunk) -> bool) -> Result<(), E>,
+) -> Result<Aggregator, E> {
     let threads = config.threads.max(1);
     let (tx, rx) = sync_channel::<Chunk>(threads * 2);
     let rx = Arc::new(Mutex::new(rx));
@@ -66,21 +91,7 @@ pub fn run(
                 })
             })
             .collect();
-        let mut result = Ok(());
-        for (i, input) in inputs.iter().enumerate() {
-            let read = read_chunks(
-                input,
-                i as u32,
-                config.chunk_size,
-                config.max_line,
-                progress,
-                &mut |chunk| tx.send(chunk).is_ok(),
-            );
-            if let Err(e) = read {
-                result = Err(e);
-                break;
-            }
-        }
+        let result = produce(&mut |chunk| tx.send(chunk).is_ok());
         drop(tx);
         // The first worker's aggregate is the base: merging into an empty one would copy it.
         let mut merged: Option<Aggregator> = None;
@@ -142,13 +153,15 @@ impl Worker {
 
     /// Runs every line of `chunk` through the stages.
     pub fn process(&mut self, chunk: &Chunk) {
+        let source = chunk.meta.as_deref();
         for (line_no, line) in (chunk.first_line..).zip(chunk.lines()) {
-            self.line(chunk.input, line_no, line);
+            self.line(chunk.input, line_no, line, source);
         }
     }
 
-    /// Runs one line (without its `\n`) through the stages.
-    pub fn line(&mut self, input: u32, line_no: u64, line: &[u8]) {
+    /// Runs one line (without its `\n`) through the stages; `source` is what
+    /// the source knows of its stream (it wins over the envelope's metadata).
+    pub fn line(&mut self, input: u32, line_no: u64, line: &[u8], source: Option<&SourceMeta>) {
         let Worker {
             decoder,
             parser,
@@ -161,7 +174,15 @@ impl Worker {
         } = self;
         aggregator.input.lines += 1;
         let env = decoder.decode(line);
-        let stream = stream_of(aggregator, last_stream, names, input, &env.meta);
+        let meta = match source {
+            Some(s) => StreamMeta {
+                namespace: Some(s.namespace.as_bytes()),
+                pod: Some(s.pod.as_bytes()),
+                container: Some(s.container.as_bytes()),
+            },
+            None => env.meta,
+        };
+        let stream = stream_of(aggregator, last_stream, names, input, &meta, source);
         if let Some(t) = env.timestamp_ms {
             aggregator.observe(stream, t);
         }
@@ -174,7 +195,7 @@ impl Worker {
             Parsed::Malformed => aggregator.malformed(input, line_no, line),
             Parsed::Access { entry, format } => {
                 let req = classify(&entry, &formats[format]);
-                let stream = match (env.meta.pod, req.local_address) {
+                let stream = match (meta.pod, req.local_address) {
                     (None, Some(local)) => substream_of(aggregator, last_substream, stream, local),
                     _ => stream,
                 };
@@ -221,6 +242,7 @@ fn stream_of(
     names: &[String],
     input: u32,
     meta: &StreamMeta<'_>,
+    source: Option<&SourceMeta>,
 ) -> StreamId {
     let parts = [meta.namespace, meta.pod, meta.container];
     if let Some(l) = last.as_ref() {
@@ -234,7 +256,7 @@ fn stream_of(
         }
     }
     let name = names.get(input as usize).map_or("-", String::as_str);
-    let id = agg.stream(input, name, meta);
+    let id = agg.stream(input, name, meta, source);
     let l = last.get_or_insert_with(|| LastStream {
         input,
         parts: Default::default(),
@@ -249,4 +271,93 @@ fn stream_of(
         l.present[k] = p.is_some();
     }
     id
+}
+
+/// What a one-shot report read from the cluster.
+pub struct ClusterRun {
+    pub aggregator: Aggregator,
+    /// Names of the logs read (inputs), for malformed-line examples.
+    pub names: Vec<String>,
+    /// Who holds which address, for naming plaintext callers.
+    pub peers: crate::source::kube::PeerIndex,
+    /// Logs that could not be read (the replica then counts as not covered).
+    pub failures: Vec<String>,
+}
+
+/// `report` from the Kubernetes API: select the pods, read every log since
+/// `since_seconds` ago concurrently, run the same pipeline as for files.
+pub fn run_cluster(
+    access: &crate::source::kube::KubeAccess,
+    selection: &crate::source::kube::KubeSelection,
+    since_seconds: Option<i64>,
+    max_log_requests: usize,
+    formats: &FormatSet,
+    aggregate: &AggregateConfig,
+    config: &PipelineConfig,
+) -> Result<ClusterRun, crate::source::kube::KubeError> {
+    use crate::source::kube::{self, KubeError};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| KubeError::Config(format!("cannot start the async runtime: {e}")))?;
+    let (client, default_ns) = runtime.block_on(kube::client(access))?;
+    let (targets, peers) = runtime.block_on(kube::select(&client, selection, &default_ns))?;
+    if targets.is_empty() {
+        let scope = match kube::namespaces(selection, &default_ns) {
+            None => "any namespace".to_string(),
+            Some(ns) => format!("namespace {}", ns.join(", ")),
+        };
+        return Err(KubeError::Api {
+            what: format!("select pods in {scope}"),
+            message: format!(
+                "no pod{} has a container named {:?}",
+                selection
+                    .selector
+                    .as_deref()
+                    .map_or(String::new(), |l| format!(" matching -l {l}")),
+                selection.container
+            ),
+        });
+    }
+    let requests = kube::log_requests(&targets);
+    let names: Vec<String> = requests.iter().map(kube::LogRequest::name).collect();
+    let mut failed = Vec::new();
+    let mut aggregator = run_with(formats, aggregate, config, names.clone().into(), |emit| {
+        failed = runtime.block_on(kube::read_logs(
+            &client,
+            &requests,
+            since_seconds,
+            max_log_requests,
+            emit,
+        ));
+        Ok::<(), KubeError>(())
+    })?;
+    // Missing RBAC is not one replica's bad luck: say which permission is missing.
+    if let Some((_, e)) = failed.iter().find(|(_, e)| !e.is_transient()) {
+        return Err(match e {
+            KubeError::Forbidden { message } => KubeError::Forbidden {
+                message: message.clone(),
+            },
+            other => KubeError::Config(other.to_string()),
+        });
+    }
+    // Every replica counts, read or not: a log that failed leaves its workload insufficient.
+    let mut failures = Vec::new();
+    for r in &requests {
+        let error = failed
+            .iter()
+            .find(|(f, _)| f.input == r.input)
+            .map(|(_, e)| e.to_string());
+        if let Some(e) = &error {
+            failures.push(format!("{}: {e}", r.name()));
+        }
+        aggregator.declare(r.input, &r.name(), &r.target.meta, error);
+    }
+    Ok(ClusterRun {
+        aggregator,
+        names,
+        peers,
+        failures,
+    })
 }

@@ -61,6 +61,26 @@ fn source_row<'a>(
             max: h.max(),
         }),
         folded_sources: None,
+        peer_pod: None,
+        peer_workload: None,
+        peer_sidecar: None,
+    }
+}
+
+/// Who held a peer address: pod (`ns/name` or `node/NAME`), workload, sidecar.
+pub type PeerLookup<'a> = &'a dyn Fn(&str) -> Option<(String, Option<String>, bool)>;
+
+/// Names the pods behind peer addresses (issue 4: "default/sleep (no sidecar)", not "10.44.0.7").
+pub fn name_peers(report: &mut Report, lookup: PeerLookup<'_>) {
+    for d in &mut report.destinations {
+        for s in &mut d.sources {
+            if let Some((pod, workload, sidecar)) = s.peer.as_deref().and_then(lookup) {
+                let is_node = pod.starts_with("node/");
+                s.peer_pod = Some(pod);
+                s.peer_workload = workload;
+                s.peer_sidecar = (!is_node).then_some(sidecar);
+            }
+        }
     }
 }
 
@@ -144,6 +164,9 @@ pub struct StreamShort {
     pub start: Option<String>,
     /// How much of the window its logs cover, seconds.
     pub covered_seconds: i64,
+    /// Why its log could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -158,6 +181,15 @@ pub struct SourceReport {
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
     pub duration_ms: Option<DurationReport>,
+    /// The pod (`ns/name`) or node (`node/NAME`) that held the peer address (Kubernetes source).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_pod: Option<String>,
+    /// That pod's workload (`ns/name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_workload: Option<String>,
+    /// Returns true if and only if that pod runs an istio-proxy sidecar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_sidecar: Option<bool>,
     /// On the `other` row: how many sources it holds (estimated when folded while reading).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub folded_sources: Option<u64>,
@@ -279,13 +311,14 @@ fn judge(
     let short: Vec<StreamShort> = dest
         .streams
         .iter()
-        .filter(|s| s.first_ms.is_none_or(|t| t > window.start_ms))
+        .filter(|s| !covers(s, window))
         .map(|s| StreamShort {
             stream: s.display.clone(),
             start: s.first_ms.map(format_ms),
             covered_seconds: s.first_ms.map_or(0, |t| {
                 (window.end_ms - t.max(window.start_ms)).max(0) / 1000
             }),
+            error: s.error.clone(),
         })
         .collect();
     let coverage_start = dest
@@ -324,6 +357,28 @@ fn judge(
     }
 }
 
+/// How soon after its container starts a log's first line must be to count
+/// as "from the start" (pilot-agent logs within a second or two of it).
+const CONTAINER_START_SLACK_MS: i64 = 60_000;
+
+/// Returns true if and only if the stream's logs cover the window: they begin
+/// at or before its start, or (Kubernetes) when the container started — a
+/// replica that did not exist yet missed nothing (issue 4: per replica,
+/// kubelet rotates logs).
+fn covers(s: &crate::aggregate::StreamCoverage, window: &Window) -> bool {
+    if s.error.is_some() {
+        return false;
+    }
+    match s.first_ms {
+        None => false,
+        Some(first) if first <= window.start_ms => true,
+        Some(first) => s.started_ms.is_some_and(|started| {
+            started > window.start_ms - CONTAINER_START_SLACK_MS
+                && first <= started + CONTAINER_START_SLACK_MS
+        }),
+    }
+}
+
 /// The verdict rules of spec §4, with the sentence that explains the outcome.
 fn decide(
     total: &Counts,
@@ -355,7 +410,13 @@ fn decide(
         );
     }
     let mut why = Vec::new();
-    if !complete {
+    if let Some(s) = short.iter().find(|s| s.error.is_some()) {
+        why.push(format!(
+            "the log of {} could not be read: {}",
+            s.stream,
+            s.error.as_deref().unwrap_or("-")
+        ));
+    } else if !complete {
         match short
             .iter()
             .max_by_key(|s| (s.start.is_some(), s.start.clone()))
@@ -367,7 +428,13 @@ fn decide(
                 human_duration(window.end_ms - window.start_ms),
                 s.start.as_deref().unwrap_or("-"),
             )),
-            _ => why.push("the logs carry no timestamps to show they cover the window".to_string()),
+            Some(s) => why.push(format!(
+                "no log line of {} shows it covers the window",
+                s.stream
+            )),
+            None => {
+                why.push("the logs carry no timestamps to show they cover the window".to_string())
+            }
         }
     }
     if total.mtls < min_requests {

@@ -475,6 +475,7 @@ impl Chunker {
             input: self.input,
             first_line: self.next_line,
             data: std::mem::replace(&mut self.data, next),
+            meta: None,
         };
         self.next_line += self.pending_lines;
         self.pending_lines = 0;

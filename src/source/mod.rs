@@ -7,8 +7,24 @@
 //! sources will yield the same chunks with their stream metadata.
 
 use std::iter::FusedIterator;
+use std::sync::Arc;
 
 pub mod file;
+pub mod kube;
+
+/// What a source knows about a stream before reading a line of it (the
+/// Kubernetes API knows the pod; a file knows nothing and lets the envelope speak).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceMeta {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    /// The owning workload's name (from owner references), when known.
+    pub workload: Option<String>,
+    /// When the container whose log this is started (epoch ms): a log that
+    /// begins there covers everything the container ever served.
+    pub container_started_ms: Option<i64>,
+}
 
 /// A run of whole lines from one input.
 #[derive(Debug, Default)]
@@ -19,6 +35,8 @@ pub struct Chunk {
     pub first_line: u64,
     /// Whole lines, each terminated by `\n` (a last unterminated line gets one).
     pub data: Vec<u8>,
+    /// The stream's metadata, when the source knows it (it wins over the envelope's).
+    pub meta: Option<Arc<SourceMeta>>,
 }
 
 impl Chunk {
@@ -77,6 +95,7 @@ mod tests {
             input: 0,
             first_line: 1,
             data: data.to_vec(),
+            meta: None,
         };
         chunk.lines().map(<[u8]>::to_vec).collect()
     }

@@ -1,0 +1,630 @@
+//! The Kubernetes API as a source: which istio-proxy containers to read, and their logs.
+//!
+//! Reads one straight line as kube-rs examples do: client → `Api<Pod>` →
+//! list (selection) → `log_stream` per container → chunks. What the API says
+//! about each pod (namespace, owning workload, container start) travels with
+//! its chunks as [`SourceMeta`], so attribution never guesses for this source.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::{AsyncReadExt, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ListParams, LogParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+use super::{Chunk, SourceMeta};
+
+/// How to reach the cluster (`--kubeconfig`, `--context`; in-cluster otherwise).
+#[derive(Clone, Debug, Default)]
+pub struct KubeAccess {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+}
+
+/// Which pods and container to read (`-n`, `-A`, `-l`, workload arguments, `-c`).
+#[derive(Clone, Debug)]
+pub struct KubeSelection {
+    /// Empty: the context's namespace (unless `all_namespaces`).
+    pub namespaces: Vec<String>,
+    pub all_namespaces: bool,
+    pub selector: Option<String>,
+    pub workloads: Vec<WorkloadRef>,
+    pub container: String,
+}
+
+impl Default for KubeSelection {
+    fn default() -> Self {
+        KubeSelection {
+            namespaces: Vec::new(),
+            all_namespaces: false,
+            selector: None,
+            workloads: Vec::new(),
+            container: "istio-proxy".into(),
+        }
+    }
+}
+
+/// A workload named on the command line: `deploy/web-api`, `NS/statefulset/db`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadRef {
+    pub namespace: Option<String>,
+    pub kind: WorkloadKind,
+    pub name: String,
+}
+
+/// The kinds of workload a pod can belong to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    Job,
+    Pod,
+}
+
+impl WorkloadRef {
+    /// Parses `KIND/NAME` or `NS/KIND/NAME` with kubectl's kind names and short forms.
+    ///
+    /// ```
+    /// use strictly::source::kube::{WorkloadKind, WorkloadRef};
+    /// let w = WorkloadRef::parse("istioinaction/deploy/web-api").unwrap();
+    /// assert_eq!((w.namespace.as_deref(), w.kind, w.name.as_str()), (Some("istioinaction"), WorkloadKind::Deployment, "web-api"));
+    /// assert!(WorkloadRef::parse("web-api.log").is_none());
+    /// ```
+    pub fn parse(text: &str) -> Option<WorkloadRef> {
+        let parts: Vec<&str> = text.split('/').collect();
+        let (namespace, kind, name) = match parts.as_slice() {
+            [kind, name] => (None, *kind, *name),
+            [ns, kind, name] => (Some(ns.to_string()), *kind, *name),
+            _ => return None,
+        };
+        let kind = match kind.to_ascii_lowercase().as_str() {
+            "deploy" | "deployment" | "deployments" | "deployment.apps" => WorkloadKind::Deployment,
+            "sts" | "statefulset" | "statefulsets" | "statefulset.apps" => {
+                WorkloadKind::StatefulSet
+            }
+            "ds" | "daemonset" | "daemonsets" | "daemonset.apps" => WorkloadKind::DaemonSet,
+            "job" | "jobs" | "job.batch" => WorkloadKind::Job,
+            "po" | "pod" | "pods" => WorkloadKind::Pod,
+            _ => return None,
+        };
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        };
+        (valid(name) && namespace.as_deref().is_none_or(valid)).then(|| WorkloadRef {
+            namespace,
+            kind,
+            name: name.to_string(),
+        })
+    }
+}
+
+/// A problem talking to the cluster: one line, naming what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "forbidden: {message} (strictly needs get/list/watch on pods and get on pods/log: see deploy/rbac-*.yaml)"
+    )]
+    Forbidden { message: String },
+    #[error("{what}: {message}")]
+    Api { what: String, message: String },
+}
+
+impl KubeError {
+    /// Wraps a kube error for `what` (e.g. `list pods in istioinaction`).
+    pub fn from_kube(what: impl Into<String>, e: kube::Error) -> KubeError {
+        let what = what.into();
+        match e {
+            kube::Error::Api(status) if status.code == 403 => KubeError::Forbidden {
+                message: status.message.clone(),
+            },
+            kube::Error::Api(status) => KubeError::Api {
+                what,
+                message: format!("{} ({})", status.message, status.code),
+            },
+            other => KubeError::Api {
+                what,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// Returns true if and only if retrying later may help (not RBAC, not config).
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, KubeError::Forbidden { .. } | KubeError::Config(_))
+    }
+}
+
+/// Connects: `--kubeconfig`/`--context`, else `$KUBECONFIG`/`~/.kube/config`, else in-cluster.
+/// Returns the client and the namespace of the context.
+pub async fn client(access: &KubeAccess) -> Result<(Client, String), KubeError> {
+    let options = KubeConfigOptions {
+        context: access.context.clone(),
+        ..Default::default()
+    };
+    let config = match &access.kubeconfig {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
+                KubeError::Config(format!("--kubeconfig {shown}: {}", one_line(&e)))
+            })?;
+            Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| KubeError::Config(format!("--kubeconfig {shown}: {}", one_line(&e))))?
+        }
+        None if access.context.is_some() => Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| KubeError::Config(format!("--context: {}", one_line(&e))))?,
+        None => Config::infer()
+            .await
+            .map_err(|e| KubeError::Config(format!("no cluster: {}", one_line(&e))))?,
+    };
+    let namespace = config.default_namespace.clone();
+    let client = Client::try_from(config)
+        .map_err(|e| KubeError::Config(format!("cluster client: {}", one_line(&e))))?;
+    Ok((client, namespace))
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text.replace('\n', " ")
+}
+
+/// One container to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub meta: Arc<SourceMeta>,
+    pub kind: WorkloadKind,
+    pub restart_count: i32,
+    /// When the previous container (if any) started: the previous log reaches back there.
+    pub previous_started_ms: Option<i64>,
+    /// Returns true if and only if the container is running (a log can be followed).
+    pub running: bool,
+}
+
+impl Target {
+    /// `NS/pod/NAME/CONTAINER`: how inputs and errors name it.
+    pub fn name(&self) -> String {
+        format!(
+            "{}/pod/{}/{}",
+            self.meta.namespace, self.meta.pod, self.meta.container
+        )
+    }
+}
+
+/// Who holds an address: for naming plaintext callers (issue 4 item 9).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// `namespace/pod`, or `node/NAME` for a node's address.
+    pub pod: String,
+    /// `namespace/workload` (absent for nodes).
+    pub workload: Option<String>,
+    /// Returns true if and only if the pod runs an istio-proxy sidecar.
+    pub sidecar: bool,
+}
+
+/// Pod and node addresses of the pods strictly could list.
+pub type PeerIndex = HashMap<String, PeerInfo>;
+
+/// The owning workload of a pod: owner references, else the pod itself.
+/// A ReplicaSet's name is its Deployment's plus `-<pod-template-hash>`: no
+/// extra API call (and no extra RBAC) is needed to name the Deployment.
+pub fn workload_of(pod: &Pod) -> (WorkloadKind, String) {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let owner = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .or_else(|| pod.metadata.owner_references.iter().flatten().next());
+    let Some(owner) = owner else {
+        return (WorkloadKind::Pod, name);
+    };
+    match owner.kind.as_str() {
+        "ReplicaSet" => {
+            let hash = pod
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("pod-template-hash"));
+            let deployment = match hash.and_then(|h| owner.name.strip_suffix(h.as_str())) {
+                Some(d) => d.trim_end_matches('-').to_string(),
+                None => owner
+                    .name
+                    .rsplit_once('-')
+                    .map_or(owner.name.clone(), |(d, _)| d.to_string()),
+            };
+            (WorkloadKind::Deployment, deployment)
+        }
+        "StatefulSet" => (WorkloadKind::StatefulSet, owner.name.clone()),
+        "DaemonSet" => (WorkloadKind::DaemonSet, owner.name.clone()),
+        "Job" => (WorkloadKind::Job, owner.name.clone()),
+        _ => (WorkloadKind::Pod, name),
+    }
+}
+
+/// Returns true if and only if the pod declares `container` (as a container or a native sidecar).
+pub fn has_container(pod: &Pod, container: &str) -> bool {
+    pod.spec.as_ref().is_some_and(|spec| {
+        spec.containers.iter().any(|c| c.name == container)
+            || spec
+                .init_containers
+                .iter()
+                .flatten()
+                .any(|c| c.name == container)
+    })
+}
+
+/// The target for `container` of `pod`, if the pod has it.
+pub fn target_of(pod: &Pod, container: &str) -> Option<Target> {
+    if !has_container(pod, container) {
+        return None;
+    }
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let (kind, workload) = workload_of(pod);
+    let status = pod.status.as_ref();
+    let cs = status.and_then(|s| {
+        s.container_statuses
+            .iter()
+            .flatten()
+            .chain(s.init_container_statuses.iter().flatten())
+            .find(|c| c.name == container)
+    });
+    let state = cs.and_then(|c| c.state.as_ref());
+    let started_ms = state
+        .and_then(|s| s.running.as_ref())
+        .and_then(|r| r.started_at.as_ref())
+        .map(|t| t.0.as_millisecond());
+    let previous_started_ms = cs
+        .and_then(|c| c.last_state.as_ref())
+        .and_then(|s| s.terminated.as_ref())
+        .and_then(|t| t.started_at.as_ref())
+        .map(|t| t.0.as_millisecond());
+    let restart_count = cs.map_or(0, |c| c.restart_count);
+    Some(Target {
+        meta: Arc::new(SourceMeta {
+            namespace,
+            pod: pod.metadata.name.clone().unwrap_or_default(),
+            container: container.to_string(),
+            workload: Some(workload),
+            container_started_ms: if restart_count > 0 {
+                previous_started_ms.or(started_ms)
+            } else {
+                started_ms
+            },
+        }),
+        kind,
+        restart_count,
+        previous_started_ms,
+        running: state.is_some_and(|s| s.running.is_some()),
+    })
+}
+
+/// Returns true if and only if `target` is one of the named workloads (or none were named).
+fn wanted(target: &Target, workloads: &[WorkloadRef]) -> bool {
+    workloads.is_empty()
+        || workloads.iter().any(|w| {
+            w.namespace
+                .as_deref()
+                .is_none_or(|ns| ns == target.meta.namespace)
+                && if w.kind == WorkloadKind::Pod {
+                    w.name == target.meta.pod
+                } else {
+                    w.kind == target.kind && Some(&w.name) == target.meta.workload.as_ref()
+                }
+        })
+}
+
+/// The namespaces a selection reads (`None`: all).
+pub fn namespaces(selection: &KubeSelection, default_namespace: &str) -> Option<Vec<String>> {
+    if selection.all_namespaces {
+        return None;
+    }
+    let mut ns: Vec<String> = selection.namespaces.clone();
+    ns.extend(
+        selection
+            .workloads
+            .iter()
+            .filter_map(|w| w.namespace.clone()),
+    );
+    if ns.is_empty() {
+        ns.push(default_namespace.to_string());
+    }
+    ns.sort();
+    ns.dedup();
+    Some(ns)
+}
+
+/// Lists the selected pods' containers, and the addresses of every pod it may list.
+pub async fn select(
+    client: &Client,
+    selection: &KubeSelection,
+    default_namespace: &str,
+) -> Result<(Vec<Target>, PeerIndex), KubeError> {
+    let mut params = ListParams::default();
+    if let Some(l) = &selection.selector {
+        params = params.labels(l);
+    }
+    let mut pods: Vec<Pod> = Vec::new();
+    match namespaces(selection, default_namespace) {
+        None => {
+            let api: Api<Pod> = Api::all(client.clone());
+            let list = api
+                .list(&params)
+                .await
+                .map_err(|e| KubeError::from_kube("list pods in all namespaces", e))?;
+            pods.extend(list.items);
+        }
+        Some(nss) => {
+            for ns in nss {
+                let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+                let list = api
+                    .list(&params)
+                    .await
+                    .map_err(|e| KubeError::from_kube(format!("list pods in {ns}"), e))?;
+                pods.extend(list.items);
+            }
+        }
+    }
+    let mut targets: Vec<Target> = pods
+        .iter()
+        .filter_map(|p| target_of(p, &selection.container))
+        .filter(|t| wanted(t, &selection.workloads))
+        .collect();
+    targets.sort_by(|a, b| a.name().cmp(&b.name()));
+    // Callers may live anywhere: index every pod strictly may list (a
+    // namespace-scoped Role sees only its namespace; that is not an error).
+    let everyone = match Api::<Pod>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => list.items,
+        Err(_) => pods,
+    };
+    Ok((targets, peer_index(&everyone)))
+}
+
+/// Maps pod and node addresses to who holds them.
+pub fn peer_index(pods: &[Pod]) -> PeerIndex {
+    let mut index = PeerIndex::new();
+    for pod in pods {
+        let Some(status) = &pod.status else { continue };
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        if let (Some(host), Some(node)) = (
+            &status.host_ip,
+            pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+        ) {
+            index.entry(host.clone()).or_insert(PeerInfo {
+                pod: format!("node/{node}"),
+                workload: None,
+                sidecar: false,
+            });
+        }
+        let host_network = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        if host_network {
+            continue;
+        }
+        let (_, workload) = workload_of(pod);
+        for ip in status
+            .pod_ips
+            .iter()
+            .flatten()
+            .map(|p| p.ip.clone())
+            .chain(status.pod_ip.clone())
+        {
+            index.insert(
+                ip,
+                PeerInfo {
+                    pod: format!("{ns}/{name}"),
+                    workload: Some(format!("{ns}/{workload}")),
+                    sidecar: has_container(pod, "istio-proxy"),
+                },
+            );
+        }
+    }
+    index
+}
+
+/// Bytes per chunk read from a log stream before it is handed on.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// One log to fetch: a target's current or previous container.
+#[derive(Clone, Debug)]
+pub struct LogRequest {
+    pub target: Target,
+    pub previous: bool,
+    /// Index of this log among the run's inputs.
+    pub input: u32,
+}
+
+impl LogRequest {
+    pub fn name(&self) -> String {
+        if self.previous {
+            format!("{} (previous)", self.target.name())
+        } else {
+            self.target.name()
+        }
+    }
+}
+
+/// The logs a one-shot report reads: every target's current log, and the
+/// previous container's where it restarted.
+pub fn log_requests(targets: &[Target]) -> Vec<LogRequest> {
+    let mut out = Vec::new();
+    for t in targets {
+        if t.restart_count > 0 {
+            out.push(LogRequest {
+                target: t.clone(),
+                previous: true,
+                input: out.len() as u32,
+            });
+        }
+        out.push(LogRequest {
+            target: t.clone(),
+            previous: false,
+            input: out.len() as u32,
+        });
+    }
+    out
+}
+
+/// Reads one log (no follow) from `since_seconds` ago, sending line-aligned chunks.
+pub async fn read_log(
+    client: &Client,
+    request: &LogRequest,
+    since_seconds: Option<i64>,
+    out: &tokio::sync::mpsc::Sender<Chunk>,
+) -> Result<(), KubeError> {
+    let meta = &request.target.meta;
+    let api: Api<Pod> = Api::namespaced(client.clone(), &meta.namespace);
+    let params = LogParams {
+        container: Some(meta.container.clone()),
+        timestamps: true,
+        since_seconds,
+        previous: request.previous,
+        ..Default::default()
+    };
+    let mut body = api
+        .log_stream(&meta.pod, &params)
+        .await
+        .map_err(|e| KubeError::from_kube(format!("read logs of {}", request.name()), e))?;
+    let mut chunker = LineChunker::new(request.input, Arc::clone(meta));
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = body.read(&mut buf).await.map_err(|e| KubeError::Api {
+            what: format!("read logs of {}", request.name()),
+            message: e.to_string(),
+        })?;
+        if n == 0 {
+            break;
+        }
+        if let Some(chunk) = chunker.push(&buf[..n], CHUNK_BYTES)
+            && out.send(chunk).await.is_err()
+        {
+            return Ok(());
+        }
+    }
+    if let Some(chunk) = chunker.finish() {
+        let _ = out.send(chunk).await;
+    }
+    Ok(())
+}
+
+/// Cuts a byte stream into whole-line chunks, numbering lines.
+#[derive(Debug)]
+pub struct LineChunker {
+    input: u32,
+    meta: Arc<SourceMeta>,
+    pending: Vec<u8>,
+    next_line: u64,
+}
+
+impl LineChunker {
+    pub fn new(input: u32, meta: Arc<SourceMeta>) -> Self {
+        LineChunker {
+            input,
+            meta,
+            pending: Vec::new(),
+            next_line: 1,
+        }
+    }
+
+    /// Adds bytes; returns a chunk of whole lines once at least `min` bytes of them are waiting.
+    pub fn push(&mut self, bytes: &[u8], min: usize) -> Option<Chunk> {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() < min {
+            return None;
+        }
+        self.take_whole_lines()
+    }
+
+    /// Whole lines waiting, if any.
+    pub fn take_whole_lines(&mut self) -> Option<Chunk> {
+        let end = memchr::memrchr(b'\n', &self.pending)? + 1;
+        let rest = self.pending.split_off(end);
+        let data = std::mem::replace(&mut self.pending, rest);
+        Some(self.chunk(data))
+    }
+
+    /// Everything left, a last unterminated line included.
+    pub fn finish(&mut self) -> Option<Chunk> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        if self.pending.last() != Some(&b'\n') {
+            self.pending.push(b'\n');
+        }
+        let data = std::mem::take(&mut self.pending);
+        Some(self.chunk(data))
+    }
+
+    fn chunk(&mut self, data: Vec<u8>) -> Chunk {
+        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+        let chunk = Chunk {
+            input: self.input,
+            first_line: self.next_line,
+            data,
+            meta: Some(Arc::clone(&self.meta)),
+        };
+        self.next_line += lines;
+        chunk
+    }
+}
+
+/// Reads every log concurrently (at most `max_requests` at once), calling
+/// `emit` for each chunk on the calling task; returns the logs that failed.
+pub async fn read_logs(
+    client: &Client,
+    requests: &[LogRequest],
+    since_seconds: Option<i64>,
+    max_requests: usize,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Vec<(LogRequest, KubeError)> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(16);
+    let requests = requests.to_vec();
+    let client = client.clone();
+    let reads = tokio::spawn(async move {
+        futures::stream::iter(requests)
+            .map(move |r| {
+                let tx = tx.clone();
+                let client = client.clone();
+                async move {
+                    let result = read_log(&client, &r, since_seconds, &tx).await;
+                    result.err().map(|e| (r, e))
+                }
+            })
+            .buffer_unordered(max_requests.max(1))
+            .filter_map(|failed| async move { failed })
+            .collect::<Vec<_>>()
+            .await
+    });
+    while let Some(chunk) = rx.recv().await {
+        if !emit(chunk) {
+            break;
+        }
+    }
+    reads.await.unwrap_or_default()
+}
