@@ -389,7 +389,7 @@ pub async fn select(
         .filter_map(|p| target_of(p, &selection.container))
         .filter(|t| wanted(t, &selection.workloads))
         .collect();
-    targets.sort_by(|a, b| a.name().cmp(&b.name()));
+    targets.sort_by_key(Target::name);
     // Callers may live anywhere: index every pod strictly may list (a
     // namespace-scoped Role sees only its namespace; that is not an error).
     let everyone = match Api::<Pod>::all(client.clone())
