@@ -349,6 +349,9 @@ pub struct Cell {
     durations: BTreeMap<i64, Histogram<u32>>,
     /// The newest plaintext request filtered out before a known window.
     last_plaintext_before: Option<i64>,
+    /// Requests recorded since the start, pruned or not (Prometheus counters).
+    pub total_mtls: u64,
+    pub total_plaintext: u64,
 }
 
 impl Cell {
@@ -488,6 +491,28 @@ impl Aggregator {
         StreamId(id)
     }
 
+    /// Forgets buckets at or before `before_ms` (a sliding window moved past
+    /// them), keeping when plaintext was last seen and the totals.
+    pub fn prune(&mut self, before_ms: i64) {
+        let keep_from = before_ms.div_euclid(1000) + 1;
+        let keep_hour = before_ms.div_euclid(3_600_000);
+        for cell in self.cells.values_mut().chain(self.folded.values_mut().map(|f| &mut f.cell)) {
+            if cell.buckets.range(UNTIMED + 1..keep_from).next().is_none() {
+                continue;
+            }
+            let kept = cell.buckets.split_off(&keep_from);
+            let old = std::mem::replace(&mut cell.buckets, kept);
+            for (s, b) in old {
+                if s == UNTIMED {
+                    cell.buckets.insert(s, b);
+                } else if let Some(t) = b.counts(s).last_plaintext_ms {
+                    cell.last_plaintext_before = max_opt(cell.last_plaintext_before, Some(t));
+                }
+            }
+            cell.durations = cell.durations.split_off(&keep_hour);
+        }
+    }
+
     /// Declares a stream the source knows before reading it (a pod's log), so
     /// that a replica with no lines, or whose log could not be read, still
     /// counts against its workload's coverage.
@@ -613,6 +638,10 @@ impl Aggregator {
             None => (UNTIMED, 0),
         };
         cell.buckets.entry(second).or_default().record(req, off);
+        match req.transport {
+            Transport::Mtls { .. } => cell.total_mtls += 1,
+            Transport::Plaintext { .. } => cell.total_plaintext += 1,
+        }
         if let (Some(d), Some(t)) = (req.duration_ms, t) {
             let hour = t.div_euclid(3_600_000);
             cell.durations
@@ -879,7 +908,7 @@ impl Aggregator {
     }
 
     /// Settles attribution that needed whole streams and returns the final aggregate.
-    pub fn resolve(mut self) -> Resolved {
+    pub fn resolve(&self) -> Resolved {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let mut final_name: Vec<(String, Option<String>)> =
             Vec::with_capacity(self.dest_kind.len());
@@ -937,7 +966,8 @@ impl Aggregator {
                 (name, parts.next().map(text))
             })
             .collect();
-        for ((d, s), cell) in self.cells.drain() {
+        for (&(d, s), cell) in &self.cells {
+            let cell = cell.clone();
             let (name, hint) = &final_name[d as usize];
             let dest = destinations
                 .entry(name.clone())
@@ -962,7 +992,8 @@ impl Aggregator {
                 }
             }
         }
-        for (d, f) in self.folded.drain() {
+        for (&d, f) in &self.folded {
+            let f = f.clone();
             let (name, _) = &final_name[d as usize];
             let dest = destinations
                 .entry(name.clone())
@@ -1014,7 +1045,7 @@ impl Aggregator {
             .newest_request_ms
             .or_else(|| self.stream_info.iter().filter_map(|s| s.last_ms).max());
         Resolved {
-            input: self.input,
+            input: self.input.clone(),
             newest_ms,
             destinations: destinations.into_values().collect(),
         }

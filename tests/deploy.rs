@@ -1,5 +1,6 @@
 //! The deployment kit under `deploy/`, read as Kubernetes, Istio and Docker
-//! would read it: every YAML document parses, strictly's RBAC is exactly
+//! would read it: every YAML document parses (the Kubernetes ones without a
+//! field their API types would drop), strictly's RBAC is exactly
 //! "read pods and their logs", the Deployment, Service and probes agree on
 //! one port, the Istio files carry the lab's policy and formats (checked
 //! against strictly's own format loader), and the image builds `--locked` and
@@ -321,7 +322,7 @@ fn every_yaml_file_under_deploy_parses_into_kubernetes_objects() {
 }
 
 #[test]
-fn kinds_of_each_file() {
+fn each_file_holds_the_expected_kinds_in_order() {
     let kinds = |relative: &str| -> Vec<String> {
         documents(&deploy_file(relative))
             .iter()
@@ -827,4 +828,46 @@ fn readme_names_every_file_and_the_log_format_file_command() {
         ),
         "README.md shows strictly report --log-format-file on the provider file"
     );
+}
+
+/// Returns the fields `T` drops or changes: a misspelled or misplaced field
+/// does not survive a trip through the typed Kubernetes object.
+fn typed_round_trip_difference<T>(doc: &Value) -> Option<(serde_json::Value, serde_json::Value)>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let original = serde_json::to_value(doc).expect("YAML as JSON");
+    let typed: T =
+        serde_json::from_value(original.clone()).unwrap_or_else(|e| panic!("{e}: {original}"));
+    let back = serde_json::to_value(typed).expect("typed object as JSON");
+    (original != back).then_some((original, back))
+}
+
+#[test]
+fn kubernetes_objects_survive_a_round_trip_through_their_api_types() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+
+    for file in ["rbac-cluster.yaml", "rbac-namespace.yaml", "watch.yaml"] {
+        for doc in documents(&deploy_file(file)) {
+            let kind = str_of(&doc["kind"], "kind");
+            let difference = match kind {
+                "Namespace" => typed_round_trip_difference::<Namespace>(&doc),
+                "ServiceAccount" => typed_round_trip_difference::<ServiceAccount>(&doc),
+                "ClusterRole" => typed_round_trip_difference::<ClusterRole>(&doc),
+                "ClusterRoleBinding" => typed_round_trip_difference::<ClusterRoleBinding>(&doc),
+                "Role" => typed_round_trip_difference::<Role>(&doc),
+                "RoleBinding" => typed_round_trip_difference::<RoleBinding>(&doc),
+                "Deployment" => typed_round_trip_difference::<Deployment>(&doc),
+                "Service" => typed_round_trip_difference::<Service>(&doc),
+                other => panic!("{file}: unexpected kind {other}"),
+            };
+            if let Some((original, back)) = difference {
+                panic!(
+                    "{file}: {kind} loses or changes fields:\n  written: {original}\n  read:    {back}"
+                );
+            }
+        }
+    }
 }

@@ -169,6 +169,9 @@ fn source(
             p99: 61,
             max: 140,
         }),
+        peer_pod: None,
+        peer_workload: None,
+        peer_sidecar: None,
         folded_sources: None,
     }
 }
@@ -210,7 +213,12 @@ fn snapshot() -> Snapshot {
         Verdict::Blocked,
         "31 plaintext requests in the window, last at 2026-11-20T11:43:14.559Z",
         vec![
-            source("plaintext", Some("10.44.0.7"), 0, 31, 0),
+            SourceReport {
+                peer_pod: Some("default/sleep-6c8f5b9d7-q2x4z".to_string()),
+                peer_workload: Some("default/sleep".to_string()),
+                peer_sidecar: Some(false),
+                ..source("plaintext", Some("10.44.0.7"), 0, 31, 0)
+            },
             source(SLEEP, None, 4508, 0, 2622),
         ],
     );
@@ -380,6 +388,9 @@ async fn report_is_503_until_the_first_tick_then_the_section_5_json() {
     assert_eq!(plaintext_row["peer"], "10.44.0.7");
     assert_eq!(plaintext_row["requests"], 31);
     assert_eq!(plaintext_row["plaintext"], 31);
+    assert_eq!(plaintext_row["peer_pod"], "default/sleep-6c8f5b9d7-q2x4z");
+    assert_eq!(plaintext_row["peer_workload"], "default/sleep");
+    assert_eq!(plaintext_row["peer_sidecar"], false);
     let sleep_row = &web_api["sources"][1];
     assert_eq!(sleep_row["source"], SLEEP);
     assert_eq!(sleep_row["peer"], Value::Null);
@@ -742,4 +753,15 @@ async fn graceful_shutdown_ends_serve_with_an_idle_keep_alive_connection_open() 
         .unwrap_or(0);
     assert_eq!(n, 0, "the idle connection is closed");
     assert!(TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn graceful_shutdown_does_not_wait_on_a_silent_connection() {
+    let server = start().await;
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    silent.write_all(b"GET /heal").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    server.shut_down().await;
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
 }

@@ -4,13 +4,13 @@
 //! and encodes it: the values are the snapshot's, so nothing here keeps state
 //! between scrapes and two scrapes of one tick read the same numbers.
 
-use std::sync::atomic::AtomicU64;
+use std::collections::BTreeMap;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::encoding::prometheus_text;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, prometheus_text};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::verdict::Verdict;
@@ -22,69 +22,105 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// Every family name starts with this (plus `_`).
 const PREFIX: &str = "strictly";
 
-/// The two transports, as label values.
-const MTLS: &str = "mtls";
-const PLAINTEXT: &str = "plaintext";
-
 /// Every verdict, so each destination exposes all three series (1 for the
 /// current verdict, 0 for the others) and `== 1` alerts never see a gap.
 const VERDICTS: [Verdict; 3] = [Verdict::Ready, Verdict::Blocked, Verdict::Insufficient];
 
-type U64Gauge = Gauge<u64, AtomicU64>;
-type F64Gauge = Gauge<f64, AtomicU64>;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    destination: String,
-    source: String,
-    /// Empty when the caller's address was not logged.
-    peer: String,
-    transport: &'static str,
+/// The labelled families of one snapshot.
+///
+/// A collector rather than `Family`s: a `Family` is a hash map, so each
+/// scrape would list the series in another order, and the registry leaves an
+/// empty `Family` out, where this writes HELP and TYPE before the first tick.
+#[derive(Debug, Default)]
+struct LabelledFamilies {
+    /// (destination, source, peer or "") → (mTLS, plaintext) since start;
+    /// the map sorts the series and merges a key that comes twice.
+    requests: BTreeMap<(String, String, String), (u64, u64)>,
+    /// destination, verdict, in-window mTLS and plaintext, in report order.
+    destinations: Vec<(String, Verdict, u64, u64)>,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct WindowLabels {
-    destination: String,
-    transport: &'static str,
+impl LabelledFamilies {
+    fn from_snapshot(snapshot: &Snapshot) -> Self {
+        let mut requests = BTreeMap::new();
+        for total in &snapshot.totals {
+            let key = (
+                total.destination.clone(),
+                total.source.clone(),
+                total.peer.clone().unwrap_or_default(),
+            );
+            let (mtls, plaintext) = requests.entry(key).or_insert((0, 0));
+            *mtls += total.mtls;
+            *plaintext += total.plaintext;
+        }
+        let destinations = snapshot
+            .report
+            .destinations
+            .iter()
+            .map(|d| (d.destination.clone(), d.verdict, d.mtls, d.plaintext))
+            .collect();
+        LabelledFamilies {
+            requests,
+            destinations,
+        }
+    }
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct VerdictLabels {
-    destination: String,
-    verdict: &'static str,
-}
-
-/// The labelled families; registered even before the first tick so a scrape
-/// then still names them (HELP and TYPE, no samples).
-struct Families {
-    requests: Family<RequestLabels, Counter>,
-    window_requests: Family<WindowLabels, U64Gauge>,
-    verdict: Family<VerdictLabels, U64Gauge>,
-}
-
-impl Families {
-    fn register(registry: &mut Registry) -> Self {
-        let families = Families {
-            requests: Family::default(),
-            window_requests: Family::default(),
-            verdict: Family::default(),
-        };
-        registry.register(
+impl Collector for LabelledFamilies {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        // Help texts end in a period here: the registry adds one to those it
+        // holds, not to a collector's.
+        let mut family = encoder.encode_descriptor(
             "requests",
-            "Inbound requests recorded since the watch started, by destination, source, peer address and transport",
-            families.requests.clone(),
-        );
-        registry.register(
+            "Inbound requests recorded since the watch started, by destination, source, peer address and transport.",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((destination, source, peer), &(mtls, plaintext)) in &self.requests {
+            for (transport, count) in [("mtls", mtls), ("plaintext", plaintext)] {
+                let labels = [
+                    ("destination", destination.as_str()),
+                    ("source", source),
+                    ("peer", peer),
+                    ("transport", transport),
+                ];
+                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
+
+        let mut family = encoder.encode_descriptor(
             "window_requests",
-            "Inbound requests inside the current verdict window, by destination and transport",
-            families.window_requests.clone(),
-        );
-        registry.register(
+            "Inbound requests inside the current verdict window, by destination and transport.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (destination, _, mtls, plaintext) in &self.destinations {
+            for (transport, count) in [("mtls", *mtls), ("plaintext", *plaintext)] {
+                let labels = [
+                    ("destination", destination.as_str()),
+                    ("transport", transport),
+                ];
+                ConstGauge::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
+
+        let mut family = encoder.encode_descriptor(
             "destination_verdict",
-            "1 for the destination's current verdict (ready, blocked, insufficient), 0 for the other two",
-            families.verdict.clone(),
-        );
-        families
+            "1 for the destination's current verdict (ready, blocked, insufficient), 0 for the other two.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (destination, current, _, _) in &self.destinations {
+            for verdict in VERDICTS {
+                let labels = [
+                    ("destination", destination.as_str()),
+                    ("verdict", verdict.as_str()),
+                ];
+                let value = u64::from(verdict == *current);
+                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -112,114 +148,66 @@ fn encode(registry: &Registry) -> String {
 
 fn registry(snapshot: Option<&Snapshot>) -> Registry {
     let mut registry = Registry::with_prefix(PREFIX);
-    let families = Families::register(&mut registry);
     let Some(snapshot) = snapshot else {
+        registry.register_collector(Box::new(LabelledFamilies::default()));
         return registry;
     };
-
-    for total in &snapshot.totals {
-        for (transport, count) in [(MTLS, total.mtls), (PLAINTEXT, total.plaintext)] {
-            let labels = RequestLabels {
-                destination: total.destination.clone(),
-                source: total.source.clone(),
-                peer: total.peer.clone().unwrap_or_default(),
-                transport,
-            };
-            families.requests.get_or_create(&labels).inc_by(count);
-        }
-    }
-    for dest in &snapshot.report.destinations {
-        for (transport, count) in [(MTLS, dest.mtls), (PLAINTEXT, dest.plaintext)] {
-            let labels = WindowLabels {
-                destination: dest.destination.clone(),
-                transport,
-            };
-            families.window_requests.get_or_create(&labels).set(count);
-        }
-        for verdict in VERDICTS {
-            let labels = VerdictLabels {
-                destination: dest.destination.clone(),
-                verdict: verdict.as_str(),
-            };
-            let current = u64::from(verdict == dest.verdict);
-            families.verdict.get_or_create(&labels).set(current);
-        }
-    }
+    registry.register_collector(Box::new(LabelledFamilies::from_snapshot(snapshot)));
 
     let health = &snapshot.health;
-    register_gauge(
-        &mut registry,
-        "pods",
-        "Pods currently selected by the watch",
-        health.pods,
-    );
-    register_gauge(
-        &mut registry,
-        "streams_open",
-        "Log streams open right now",
-        health.streams_open,
-    );
-    register_counter(
-        &mut registry,
-        "stream_reconnects",
-        "Log stream reconnects since the watch started (EOF, stall, transient error)",
-        health.reconnects,
-    );
-    register_counter(
-        &mut registry,
-        "stream_errors",
-        "Transient log stream errors since the watch started",
-        health.errors,
-    );
-    register_counter(
-        &mut registry,
-        "duplicate_lines_skipped",
-        "Lines skipped after a reconnect because they were already counted",
-        health.duplicates_skipped,
-    );
-
     let input = &snapshot.report.input;
-    register_counter(&mut registry, "lines", "Log lines read", input.lines);
-    register_counter(
-        &mut registry,
-        "malformed_lines",
-        "Lines that look like access entries but match no access-log format",
-        input.malformed,
-    );
-    register_counter(
-        &mut registry,
-        "skipped_lines",
-        "Lines that are not access entries",
-        input.skipped,
-    );
-    register_counter(
-        &mut registry,
-        "outbound_lines",
-        "Access entries that are not inbound",
-        input.outbound,
-    );
-
-    let taken_at = F64Gauge::default();
-    // Epoch ms fit an f64 exactly for the next quarter-million years.
-    taken_at.set(snapshot.taken_at_ms as f64 / 1000.0);
+    for (name, help, value) in [
+        ("pods", "Pods currently selected by the watch", health.pods),
+        (
+            "streams_open",
+            "Log streams open right now",
+            health.streams_open,
+        ),
+    ] {
+        registry.register(name, help, ConstGauge::new(value));
+    }
+    // The registry appends `_total` to a counter's name.
+    for (name, help, value) in [
+        (
+            "stream_reconnects",
+            "Log stream reconnects since the watch started (EOF, stall, transient error)",
+            health.reconnects,
+        ),
+        (
+            "stream_errors",
+            "Transient log stream errors since the watch started",
+            health.errors,
+        ),
+        (
+            "duplicate_lines_skipped",
+            "Lines skipped after a reconnect because they were already counted",
+            health.duplicates_skipped,
+        ),
+        ("lines", "Log lines read", input.lines),
+        (
+            "malformed_lines",
+            "Lines that look like access entries but match no access-log format",
+            input.malformed,
+        ),
+        (
+            "skipped_lines",
+            "Lines that are not access entries",
+            input.skipped,
+        ),
+        (
+            "outbound_lines",
+            "Access entries that are not inbound",
+            input.outbound,
+        ),
+    ] {
+        registry.register(name, help, ConstCounter::new(value));
+    }
     registry.register_with_unit(
         "snapshot_timestamp",
         "Unix time when the snapshot behind these values was taken",
         Unit::Seconds,
-        taken_at,
+        // Epoch ms fit an f64 exactly for the next quarter-million years.
+        ConstGauge::new(snapshot.taken_at_ms as f64 / 1000.0),
     );
     registry
-}
-
-fn register_gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
-    let gauge = U64Gauge::default();
-    gauge.set(value);
-    registry.register(name, help, gauge);
-}
-
-/// Registers a counter; the encoder appends `_total` to `name`.
-fn register_counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
-    let counter = Counter::<u64>::default();
-    counter.inc_by(value);
-    registry.register(name, help, counter);
 }

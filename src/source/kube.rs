@@ -319,7 +319,7 @@ pub fn target_of(pod: &Pod, container: &str) -> Option<Target> {
 }
 
 /// Returns true if and only if `target` is one of the named workloads (or none were named).
-fn wanted(target: &Target, workloads: &[WorkloadRef]) -> bool {
+pub fn wanted(target: &Target, workloads: &[WorkloadRef]) -> bool {
     workloads.is_empty()
         || workloads.iter().any(|w| {
             w.namespace

@@ -1,0 +1,233 @@
+//! Following one container's log: reconnect on EOF, stall or error, and never count a line twice.
+//!
+//! kubelet's `sinceTime` has whole-second precision, so a reconnect asks for
+//! the second of the last line counted and skips what it already saw, as
+//! stern does: lines older than the cursor, and at the cursor's timestamp as
+//! many as were already counted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::AsyncReadExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::LogParams;
+use kube::{Api, Client};
+
+use crate::source::kube::LineChunker;
+use crate::source::{Chunk, SourceMeta};
+
+/// Where a container's log was last read to: the newest timestamp counted
+/// (ns since the epoch) and how many lines carried exactly it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cursor {
+    pub last_ns: i64,
+    pub count_at_last: u32,
+}
+
+/// Health counters shared by every follower (see the snapshot's `StreamHealth`).
+#[derive(Debug, Default)]
+pub struct Health {
+    pub streams_open: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub errors: AtomicU64,
+    pub duplicates_skipped: AtomicU64,
+}
+
+/// What one follower needs.
+pub struct Follow {
+    pub client: Client,
+    pub meta: Arc<SourceMeta>,
+    pub input: u32,
+    /// How far back the first connection reads, seconds.
+    pub since_seconds: i64,
+    /// No bytes for this long while connected: reconnect.
+    pub stall: Duration,
+    pub cursor: Arc<Mutex<Cursor>>,
+    pub health: Arc<Health>,
+    pub out: tokio::sync::mpsc::Sender<Chunk>,
+}
+
+/// Parses the RFC 3339 timestamp kubelet puts before each line, to nanoseconds.
+pub fn line_timestamp_ns(line: &[u8]) -> Option<i64> {
+    let end = memchr::memchr(b' ', line)?;
+    let ts = &line[..end];
+    let ms = crate::time::parse_rfc3339_ms(ts)?;
+    // Sub-millisecond digits: kubelet writes up to nine fractional digits.
+    let frac = ts
+        .iter()
+        .position(|&b| b == b'.')
+        .map(|dot| &ts[dot + 1..])
+        .map(|f| f.iter().take_while(|b| b.is_ascii_digit()).copied().collect::<Vec<u8>>())
+        .unwrap_or_default();
+    let mut sub = 0i64;
+    for i in 3..9 {
+        sub = sub * 10 + frac.get(i).map_or(0, |d| (d - b'0') as i64);
+    }
+    Some(ms * 1_000_000 + sub)
+}
+
+/// Decides, line by line after a (re)connect, which lines were already counted.
+#[derive(Debug)]
+pub struct Dedupe {
+    from: Cursor,
+    seen_at_last: u32,
+    done: bool,
+}
+
+impl Dedupe {
+    pub fn new(from: Cursor) -> Self {
+        Dedupe {
+            from,
+            seen_at_last: 0,
+            done: from.last_ns == 0,
+        }
+    }
+
+    /// Returns true if and only if the line with timestamp `ts` is new.
+    pub fn is_new(&mut self, ts: Option<i64>) -> bool {
+        if self.done {
+            return true;
+        }
+        let Some(ts) = ts else { return true };
+        if ts < self.from.last_ns {
+            return false;
+        }
+        if ts == self.from.last_ns && self.seen_at_last < self.from.count_at_last {
+            self.seen_at_last += 1;
+            return false;
+        }
+        self.done = true;
+        true
+    }
+}
+
+impl Cursor {
+    /// Moves the cursor past a counted line.
+    pub fn advance(&mut self, ts: Option<i64>) {
+        let Some(ts) = ts else { return };
+        if ts > self.last_ns {
+            self.last_ns = ts;
+            self.count_at_last = 1;
+        } else if ts == self.last_ns {
+            self.count_at_last += 1;
+        }
+    }
+}
+
+/// Follows the log until the task is aborted (the pod was deleted) or the receiver closes.
+pub async fn follow(f: Follow) {
+    let api: Api<Pod> = Api::namespaced(f.client.clone(), &f.meta.namespace);
+    let mut backoff = Duration::from_millis(500);
+    let mut chunker = LineChunker::new(f.input, Arc::clone(&f.meta));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut first_connect = true;
+    loop {
+        let from = *f.cursor.lock().expect("cursor lock");
+        let mut params = LogParams {
+            container: Some(f.meta.container.clone()),
+            follow: true,
+            timestamps: true,
+            ..Default::default()
+        };
+        if from.last_ns > 0 {
+            let second_ms = from.last_ns.div_euclid(1_000_000_000) * 1000;
+            params.since_time = Timestamp::from_millisecond(second_ms).ok();
+        } else {
+            params.since_seconds = Some(f.since_seconds.max(1));
+        }
+        if !first_connect {
+            f.health.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        first_connect = false;
+        let body = match api.log_stream(&f.meta.pod, &params).await {
+            Ok(body) => body,
+            Err(e) => {
+                f.health.errors.fetch_add(1, Ordering::Relaxed);
+                if matches!(&e, kube::Error::Api(s) if s.code == 404) {
+                    // Gone: the pod watcher will notice too; nothing more to read.
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        f.health.streams_open.fetch_add(1, Ordering::Relaxed);
+        let mut body = Box::pin(body);
+        let mut dedupe = Dedupe::new(from);
+        let mut carry: Vec<u8> = Vec::new();
+        let mut got_bytes = false;
+        loop {
+            let read = tokio::time::timeout(f.stall, body.read(&mut buf)).await;
+            let n = match read {
+                Ok(Ok(0)) | Err(_) => break,
+                Ok(Ok(n)) => n,
+                Ok(Err(_)) => {
+                    f.health.errors.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            };
+            got_bytes = true;
+            carry.extend_from_slice(&buf[..n]);
+            let Some(end) = memchr::memrchr(b'\n', &carry) else { continue };
+            let mut fresh = Vec::with_capacity(end + 1);
+            {
+                let mut cursor = f.cursor.lock().expect("cursor lock");
+                for line in carry[..end].split(|&b| b == b'\n') {
+                    let ts = line_timestamp_ns(line);
+                    if dedupe.is_new(ts) {
+                        cursor.advance(ts);
+                        fresh.extend_from_slice(line);
+                        fresh.push(b'\n');
+                    } else {
+                        f.health.duplicates_skipped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            carry.drain(..=end);
+            if let Some(chunk) = chunker.push(&fresh, 0)
+                && f.out.send(chunk).await.is_err()
+            {
+                f.health.streams_open.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        f.health.streams_open.fetch_sub(1, Ordering::Relaxed);
+        // A partial last line is read again after the reconnect (the cursor did not pass it).
+        if got_bytes {
+            backoff = Duration::from_millis(500);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_keep_nanoseconds() {
+        let a = line_timestamp_ns(b"2026-11-20T11:00:00.123456789Z x").unwrap();
+        let b = line_timestamp_ns(b"2026-11-20T11:00:00.123456790Z x").unwrap();
+        assert_eq!(b - a, 1);
+        assert_eq!(line_timestamp_ns(b"2026-11-20T11:00:00Z x").unwrap() % 1_000_000_000, 0);
+        assert_eq!(line_timestamp_ns(b"no timestamp"), None);
+    }
+
+    #[test]
+    fn reconnect_skips_exactly_what_was_counted() {
+        // Counted: t1, t2, t2. The reconnect (since t2's second) replays t1?, t2, t2, then new t2, t3.
+        let mut cursor = Cursor::default();
+        for ts in [1, 2, 2] {
+            cursor.advance(Some(ts));
+        }
+        assert_eq!(cursor, Cursor { last_ns: 2, count_at_last: 2 });
+        let mut d = Dedupe::new(cursor);
+        let replay = [1, 2, 2, 2, 3];
+        let fresh: Vec<i64> = replay.into_iter().filter(|&t| d.is_new(Some(t))).collect();
+        assert_eq!(fresh, [2, 3]);
+    }
+}
