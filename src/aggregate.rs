@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
 use crate::envelope::StreamMeta;
 use crate::request::{NamedDestination, Request, Transport};
@@ -30,7 +31,7 @@ const EXAMPLE_BYTES: usize = 240;
 const UNTIMED: i64 = i64::MIN;
 
 /// What the CLI decides before reading.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct AggregateConfig {
     /// `-n`: the namespace of streams whose metadata names the pod but not its namespace.
     pub namespace: Option<String>,
@@ -44,7 +45,7 @@ pub struct AggregateConfig {
 }
 
 /// A half-open time window `(start, end]`, epoch ms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     pub start_ms: i64,
     pub end_ms: i64,
@@ -61,7 +62,7 @@ impl Window {
 ///
 /// Times are stored as offsets `1..=1000` ms into the bucket's second
 /// (`0` = none), which keeps a bucket at 28 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Bucket {
     mtls: u32,
     plaintext: u32,
@@ -158,7 +159,7 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 /// Input-level counters (spec §5 `input`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputCounts {
     pub lines: u64,
     /// Inbound access entries.
@@ -176,7 +177,7 @@ pub struct InputCounts {
 }
 
 /// One malformed line kept for the report.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MalformedExample {
     pub input: u32,
     pub line: u64,
@@ -184,7 +185,7 @@ pub struct MalformedExample {
 }
 
 /// Maps names to dense ids; released ids are reused, so memory follows live names only.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Interner {
     ids: HashMap<Box<[u8]>, u32>,
     names: Vec<Box<[u8]>>,
@@ -234,15 +235,15 @@ impl Interner {
 
 /// A HyperLogLog sketch (2^10 registers, ~3% error): how many distinct
 /// sources were folded, in constant memory and independent of order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Sketch {
-    registers: Box<[u8; 1024]>,
+    registers: Box<[u8]>,
 }
 
 impl Default for Sketch {
     fn default() -> Self {
         Sketch {
-            registers: Box::new([0; 1024]),
+            registers: vec![0; 1024].into(),
         }
     }
 }
@@ -281,7 +282,7 @@ impl Sketch {
 }
 
 /// Remembers at most one value, and whether more than one was seen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 enum OneOf {
     #[default]
     None,
@@ -308,7 +309,7 @@ impl OneOf {
 }
 
 /// One stream: a pod's log, or a whole metadata-less input.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StreamInfo {
     /// What a reader calls it: `pod/NAME/CONTAINER` or the input's name.
     pub display: String,
@@ -333,7 +334,7 @@ pub struct StreamInfo {
 }
 
 /// Where a destination's name will come from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum DestKind {
     Named,
     /// Lines of a stream with no destination of their own (rule 4).
@@ -343,9 +344,10 @@ enum DestKind {
 }
 
 /// The buckets of one destination × source (or of a folded group of sources).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Cell {
     buckets: BTreeMap<i64, Bucket>,
+    #[serde(with = "histograms")]
     durations: BTreeMap<i64, Histogram<u32>>,
     /// The newest plaintext request filtered out before a known window.
     last_plaintext_before: Option<i64>,
@@ -382,7 +384,7 @@ impl Cell {
 }
 
 /// Per-thread (or merged) aggregate of everything read.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Aggregator {
     config: AggregateConfig,
     pub input: InputCounts,
@@ -404,12 +406,56 @@ pub struct Aggregator {
     /// The newest access entry's time: where a window without `--until` ends.
     newest_request_ms: Option<i64>,
     /// Line-named destinations (raw value → ids): skips a parse and two interns per line.
+    #[serde(skip)]
     named_cache: HashMap<Box<[u8]>, Option<(u32, u32)>>,
+    #[serde(skip)]
     scratch: Vec<u8>,
 }
 
+/// Histograms as (value, count) pairs: hdrhistogram's own format is not serde.
+mod histograms {
+    use std::collections::BTreeMap;
+
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    type Recorded = Vec<(u64, u64)>;
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<i64, Histogram<u32>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let plain: BTreeMap<i64, Recorded> = map
+            .iter()
+            .map(|(k, h)| {
+                let recorded = h
+                    .iter_recorded()
+                    .map(|v| (v.value_iterated_to(), v.count_at_value() as u64));
+                (*k, recorded.collect())
+            })
+            .collect();
+        plain.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<i64, Histogram<u32>>, D::Error> {
+        let plain = BTreeMap::<i64, Recorded>::deserialize(d)?;
+        plain
+            .into_iter()
+            .map(|(k, recorded)| {
+                let mut h = Histogram::<u32>::new(2).map_err(serde::de::Error::custom)?;
+                for (value, count) in recorded {
+                    h.saturating_record_n(value, count.min(u32::MAX as u64) as u32);
+                }
+                Ok((k, h))
+            })
+            .collect()
+    }
+}
+
 /// Sources folded into one row: exact totals, estimated distinct count.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Folded {
     pub cell: Cell,
     pub distinct: Sketch,
@@ -496,7 +542,11 @@ impl Aggregator {
     pub fn prune(&mut self, before_ms: i64) {
         let keep_from = before_ms.div_euclid(1000) + 1;
         let keep_hour = before_ms.div_euclid(3_600_000);
-        for cell in self.cells.values_mut().chain(self.folded.values_mut().map(|f| &mut f.cell)) {
+        for cell in self
+            .cells
+            .values_mut()
+            .chain(self.folded.values_mut().map(|f| &mut f.cell))
+        {
             if cell.buckets.range(UNTIMED + 1..keep_from).next().is_none() {
                 continue;
             }

@@ -48,6 +48,9 @@ pub enum Command {
     /// Read access logs once and print a verdict per destination workload.
     #[command(after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
+    /// Follow every selected pod's istio-proxy log and keep the verdicts current.
+    #[command(after_help = WATCH_EXAMPLES)]
+    Watch(WatchArgs),
 }
 
 /// `--color`.
@@ -100,27 +103,16 @@ impl KubeArgs {
     }
 }
 
+/// What a verdict is judged on, shared by `report` and `watch`.
 #[derive(Debug, Args)]
-pub struct ReportArgs {
-    /// Log files (plain or gzip; `-` or none reads stdin), or workloads to read
-    /// from the cluster (`deploy/web-api`, `statefulset/db`, `NS/deploy/web-api`).
-    #[arg(value_name = "FILE|WORKLOAD")]
-    pub files: Vec<PathBuf>,
-
-    #[command(flatten)]
-    pub kube: KubeArgs,
-
+pub struct JudgeArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(short, long, value_enum)]
     pub output: Option<OutputKind>,
 
-    /// Length of the window judged, ending at --until (e.g. 24h, 30m, 7d, 1h30m).
+    /// Length of the window judged (e.g. 24h, 30m, 7d, 1h30m).
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     pub window: String,
-
-    /// End of the window (RFC 3339) [default: the newest timestamp in the input].
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
 
     /// mTLS requests a destination needs in the window to be judged ready.
     #[arg(long, default_value_t = 10, value_name = "N")]
@@ -138,23 +130,95 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     pub log_format_file: Option<PathBuf>,
 
-    /// What wraps each line.
-    #[arg(long, value_enum, default_value_t = InputKind::Auto)]
-    pub input: InputKind,
-
     /// Source rows per destination; the rest fold into one `other` row (totals stay exact).
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub max_sources: usize,
+
+    /// Colour the table.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Log files (plain or gzip; `-` or none reads stdin), or workloads to read
+    /// from the cluster (`deploy/web-api`, `statefulset/db`, `NS/deploy/web-api`).
+    #[arg(value_name = "FILE|WORKLOAD")]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+
+    /// End of the window (RFC 3339) [default: the newest timestamp in files; now for the cluster].
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// What wraps each line.
+    #[arg(long, value_enum, default_value_t = InputKind::Auto)]
+    pub input: InputKind,
 
     /// Parser threads [default: all cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Colour the table.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+const WATCH_EXAMPLES: &str = "\
+Examples:
+  # Follow every replica in a namespace; the table redraws in place
+  strictly watch -n istioinaction
+
+  # Metrics for Prometheus, a state file that survives restarts
+  strictly watch -A --listen 127.0.0.1:9090 --state /var/lib/strictly/state.json
+
+  # Off a terminal: one JSON line per verdict change, the final report on Ctrl-C
+  strictly watch -n istioinaction deploy/web-api | tee verdicts.jsonl
+
+Endpoints with --listen: /metrics (Prometheus text), /report (the JSON report
+as of now), /healthz.
+
+Exit status (after SIGINT/SIGTERM, from the final report): 0 every destination
+is ready; 1 some is blocked or insufficient; 2 usage, cluster or state-file error.";
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Workloads to follow (`deploy/web-api`, `NS/statefulset/db`) [default: every pod selected by -n/-A/-l].
+    #[arg(value_name = "WORKLOAD")]
+    pub workloads: Vec<String>,
+
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+
+    /// How far back each pod's stream begins [default: the window, plus an hour to check coverage].
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+
+    /// Serve /metrics, /report and /healthz on this address (e.g. 127.0.0.1:9090).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Save the aggregate here periodically and on exit, and resume from it.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// How often verdicts are recomputed.
+    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    pub interval: String,
+
+    /// Reconnect a log stream that sent nothing for this long.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub stall_timeout: String,
+
+    /// Stop by itself after this long, as on SIGTERM.
+    #[arg(long, value_name = "DURATION")]
+    pub exit_after: Option<String>,
 }

@@ -10,13 +10,17 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use cli::{Cli, ColorChoice, Command, ReportArgs};
+use std::time::Duration;
+
+use cli::{Cli, ColorChoice, Command, JudgeArgs, ReportArgs, WatchArgs};
 use strictly::aggregate::{AggregateConfig, Window};
 use strictly::pipeline::{self, PipelineConfig};
 use strictly::render::{self, OutputKind, RenderOptions};
 use strictly::source::file::Input;
 use strictly::source::kube::{KubeAccess, KubeSelection, WorkloadRef};
 use strictly::verdict::{self, VerdictConfig};
+use strictly::watch::WatchConfig;
+use strictly::watch::live::LiveView;
 use strictly::{format, time};
 
 /// Exit status for usage and input errors (spec §4).
@@ -43,13 +47,47 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Report(args) => report(args),
+        Command::Watch(args) => watch(args),
+    }
+}
+
+/// `strictly report`: validate → read → judge → render.
+/// What `report` and `watch` both validate: the window, `--destination`, the formats.
+struct Judge {
+    window_ms: i64,
+    formats: strictly::format::FormatSet,
+}
+
+fn judge(args: &JudgeArgs) -> Result<Judge> {
+    let window_ms = duration_flag("--window", &args.window)?;
+    if let Some(d) = &args.destination {
+        let valid = d
+            .split_once('/')
+            .is_some_and(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'));
+        if !valid {
+            bail!("--destination: {d:?} is not NAMESPACE/NAME");
+        }
+    }
+    let formats = format::load(args.log_format.as_deref(), args.log_format_file.as_deref())?;
+    Ok(Judge { window_ms, formats })
+}
+
+fn duration_flag(flag: &str, text: &str) -> Result<i64> {
+    time::parse_duration_ms(text).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+}
+
+/// `--color` against the terminal and `NO_COLOR`.
+fn use_color(choice: ColorChoice, tty: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
     }
 }
 
 /// `strictly report`: validate → read → judge → render.
 fn report(args: ReportArgs) -> Result<u8> {
-    let window_ms =
-        time::parse_duration_ms(&args.window).map_err(|e| anyhow::anyhow!("--window: {e}"))?;
+    let Judge { window_ms, formats } = judge(&args.judge)?;
     let until_ms = args
         .until
         .as_deref()
@@ -59,28 +97,19 @@ fn report(args: ReportArgs) -> Result<u8> {
             })
         })
         .transpose()?;
-    if let Some(d) = &args.destination {
-        let valid = d
-            .split_once('/')
-            .is_some_and(|(ns, name)| !ns.is_empty() && !name.is_empty() && !name.contains('/'));
-        if !valid {
-            bail!("--destination: {d:?} is not NAMESPACE/NAME");
-        }
-    }
     if args.threads == Some(0) {
         bail!("--threads: must be at least 1");
     }
-    let formats = format::load(args.log_format.as_deref(), args.log_format_file.as_deref())?;
     let source = report_source(&args)?;
 
     let aggregate = AggregateConfig {
         namespace: args.kube.namespaces.first().cloned(),
-        destination: args.destination.clone(),
+        destination: args.judge.destination.clone(),
         known_window: until_ms.map(|end| Window {
             start_ms: end - window_ms,
             end_ms: end,
         }),
-        max_sources: ingest_bound(args.max_sources),
+        max_sources: ingest_bound(args.judge.max_sources),
     };
     let mut pipeline = PipelineConfig {
         input_kind: args.input,
@@ -92,8 +121,8 @@ fn report(args: ReportArgs) -> Result<u8> {
     let mut verdict_config = VerdictConfig {
         window_ms,
         until_ms,
-        min_requests: args.min_requests,
-        max_sources: args.max_sources.max(1),
+        min_requests: args.judge.min_requests,
+        max_sources: args.judge.max_sources.max(1),
     };
 
     let (aggregator, names, peers) = match source {
@@ -150,16 +179,12 @@ fn report(args: ReportArgs) -> Result<u8> {
 
     let stdout = io::stdout();
     let tty = stdout.is_terminal();
-    let kind = args.output.unwrap_or(if tty {
+    let kind = args.judge.output.unwrap_or(if tty {
         OutputKind::Table
     } else {
         OutputKind::Json
     });
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
-    };
+    let color = use_color(args.judge.color, tty);
     let mut out = io::BufWriter::new(stdout.lock());
     render::render(&report, kind, RenderOptions { color }, &mut out)?;
     out.flush()?;
@@ -171,6 +196,74 @@ fn report(args: ReportArgs) -> Result<u8> {
 /// thousands of callers; memory stays bounded by it either way.
 fn ingest_bound(rows: usize) -> usize {
     rows.saturating_mul(20).max(1000)
+}
+
+/// `strictly watch`: validate → follow until a signal → final report.
+fn watch(args: WatchArgs) -> Result<u8> {
+    let Judge { window_ms, formats } = judge(&args.judge)?;
+    let since_ms = args
+        .since
+        .as_deref()
+        .map(|s| duration_flag("--since", s))
+        .transpose()?;
+    let tick_ms = duration_flag("--interval", &args.interval)?;
+    let stall_ms = duration_flag("--stall-timeout", &args.stall_timeout)?;
+    let exit_after = args
+        .exit_after
+        .as_deref()
+        .map(|s| duration_flag("--exit-after", s))
+        .transpose()?;
+    let workloads = args
+        .workloads
+        .iter()
+        .map(|w| {
+            WorkloadRef::parse(w).with_context(|| {
+                format!("{w:?} is not a workload (deploy/NAME, statefulset/NAME, NS/deploy/NAME)")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let tty = io::stdout().is_terminal();
+    let config = WatchConfig {
+        access: KubeAccess {
+            kubeconfig: args.kube.kubeconfig.clone(),
+            context: args.kube.context.clone(),
+        },
+        selection: KubeSelection {
+            namespaces: args.kube.namespaces.clone(),
+            all_namespaces: args.kube.all_namespaces,
+            selector: args.kube.selector.clone(),
+            workloads,
+            container: args.kube.container.clone(),
+        },
+        formats,
+        aggregate: AggregateConfig {
+            namespace: None,
+            destination: args.judge.destination.clone(),
+            known_window: None,
+            max_sources: ingest_bound(args.judge.max_sources),
+        },
+        window_ms,
+        since_ms,
+        min_requests: args.judge.min_requests,
+        max_sources: args.judge.max_sources.max(1),
+        tick: Duration::from_millis(tick_ms as u64),
+        stall: Duration::from_millis(stall_ms as u64),
+        listen: args.listen,
+        state: args.state.clone(),
+        output: args.judge.output.unwrap_or(if tty {
+            OutputKind::Table
+        } else {
+            OutputKind::Json
+        }),
+        live: if tty {
+            LiveView::Table
+        } else {
+            LiveView::JsonLines
+        },
+        color: use_color(args.judge.color, tty),
+        duration: exit_after.map(|ms| Duration::from_millis(ms as u64)),
+    };
+    Ok(strictly::watch::run(config)? as u8)
 }
 
 /// How far before the window a cluster report reads, to see whether each

@@ -47,10 +47,14 @@ pub fn render(report: &Report, opts: super::RenderOptions, out: &mut dyn Write) 
             continue;
         }
         for s in d.sources.iter().filter(|s| s.plaintext > 0) {
-            let named = s.peer_workload.as_ref().or(s.peer_pod.as_ref()).map(|w| match s.peer_sidecar {
-                Some(false) => format!("{w} (no sidecar)"),
-                _ => w.clone(),
-            });
+            let named =
+                s.peer_workload
+                    .as_ref()
+                    .or(s.peer_pod.as_ref())
+                    .map(|w| match s.peer_sidecar {
+                        Some(false) => format!("{w} (no sidecar)"),
+                        _ => w.clone(),
+                    });
             let who = match (&s.peer, s.source.as_str()) {
                 (Some(peer), _) if named.is_some() => {
                     format!("{} {peer}", named.as_deref().unwrap_or_default())

@@ -14,14 +14,16 @@
 
 mod metrics;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tokio::sync::oneshot;
 
 pub use self::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, render_metrics};
 use crate::watch::snapshot::Snapshot;
@@ -37,24 +39,60 @@ const JSON: &str = "application/json";
 /// The routes, reading snapshots from `snapshots`.
 pub fn router(snapshots: Snapshots) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/report", get(report))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(get_healthz))
+        .route("/report", get(get_report))
+        .route("/metrics", get(get_metrics))
         .with_state(snapshots)
 }
+
+/// How long [`serve`] waits, once `shutdown` resolves, for connections to
+/// finish before it returns anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves until `shutdown` resolves (graceful).
 ///
 /// On shutdown it stops accepting, closes idle keep-alive connections and
-/// returns once the requests in flight are answered.
+/// waits for the requests in flight, at most [`SHUTDOWN_GRACE`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     snapshots: Snapshots,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(snapshots))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with_grace(listener, snapshots, shutdown, SHUTDOWN_GRACE).await
+}
+
+/// [`serve`], waiting at most `grace` for connections after `shutdown`.
+///
+/// The bound is there because a graceful shutdown alone waits for every
+/// connection, and a client that sent half a request (or a byte) holds its
+/// connection open for as long as it likes: the watch must still exit and
+/// write its final report. Connections left after `grace` are abandoned to
+/// the runtime, which closes them when it shuts down.
+pub async fn serve_with_grace(
+    listener: tokio::net::TcpListener,
+    snapshots: Snapshots,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (signalled, on_signal) = oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    };
+    let server = axum::serve(listener, router(snapshots))
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let deadline = async move {
+        match on_signal.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            // The signal never fired: only the server can end this select.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => Ok(()),
+    }
 }
 
 /// The latest snapshot, if a tick has run. The borrow is released at once so
@@ -63,11 +101,11 @@ fn latest(snapshots: &Snapshots) -> Option<Arc<Snapshot>> {
     snapshots.borrow().clone()
 }
 
-async fn healthz() -> &'static str {
+async fn get_healthz() -> &'static str {
     "ok"
 }
 
-async fn report(State(snapshots): State<Snapshots>) -> Response {
+async fn get_report(State(snapshots): State<Snapshots>) -> Response {
     let Some(snapshot) = latest(&snapshots) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -89,7 +127,7 @@ async fn report(State(snapshots): State<Snapshots>) -> Response {
     }
 }
 
-async fn metrics(State(snapshots): State<Snapshots>) -> Response {
+async fn get_metrics(State(snapshots): State<Snapshots>) -> Response {
     let body = match latest(&snapshots) {
         Some(snapshot) => render_metrics(&snapshot),
         None => metrics::render_metrics_before_first_tick(),

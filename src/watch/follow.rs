@@ -59,7 +59,12 @@ pub fn line_timestamp_ns(line: &[u8]) -> Option<i64> {
         .iter()
         .position(|&b| b == b'.')
         .map(|dot| &ts[dot + 1..])
-        .map(|f| f.iter().take_while(|b| b.is_ascii_digit()).copied().collect::<Vec<u8>>())
+        .map(|f| {
+            f.iter()
+                .take_while(|b| b.is_ascii_digit())
+                .copied()
+                .collect::<Vec<u8>>()
+        })
         .unwrap_or_default();
     let mut sub = 0i64;
     for i in 3..9 {
@@ -171,7 +176,9 @@ pub async fn follow(f: Follow) {
             };
             got_bytes = true;
             carry.extend_from_slice(&buf[..n]);
-            let Some(end) = memchr::memrchr(b'\n', &carry) else { continue };
+            let Some(end) = memchr::memrchr(b'\n', &carry) else {
+                continue;
+            };
             let mut fresh = Vec::with_capacity(end + 1);
             {
                 let mut cursor = f.cursor.lock().expect("cursor lock");
@@ -213,7 +220,10 @@ mod tests {
         let a = line_timestamp_ns(b"2026-11-20T11:00:00.123456789Z x").unwrap();
         let b = line_timestamp_ns(b"2026-11-20T11:00:00.123456790Z x").unwrap();
         assert_eq!(b - a, 1);
-        assert_eq!(line_timestamp_ns(b"2026-11-20T11:00:00Z x").unwrap() % 1_000_000_000, 0);
+        assert_eq!(
+            line_timestamp_ns(b"2026-11-20T11:00:00Z x").unwrap() % 1_000_000_000,
+            0
+        );
         assert_eq!(line_timestamp_ns(b"no timestamp"), None);
     }
 
@@ -224,7 +234,13 @@ mod tests {
         for ts in [1, 2, 2] {
             cursor.advance(Some(ts));
         }
-        assert_eq!(cursor, Cursor { last_ns: 2, count_at_last: 2 });
+        assert_eq!(
+            cursor,
+            Cursor {
+                last_ns: 2,
+                count_at_last: 2
+            }
+        );
         let mut d = Dedupe::new(cursor);
         let replay = [1, 2, 2, 2, 3];
         let fresh: Vec<i64> = replay.into_iter().filter(|&t| d.is_new(Some(t))).collect();

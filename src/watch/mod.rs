@@ -1,3 +1,373 @@
 //! `watch`: follow every selected pod and keep the verdicts current.
+//!
+//! The same per-line path as `report` (a pipeline [`Worker`]) inside a thin
+//! `tokio::select!` shell: chunks from the followers, pod events from the
+//! watcher, a ticker that publishes [`snapshot::Snapshot`]s (to the live
+//! view, the HTTP endpoint and the state file), and the shutdown signal.
+//!
+//! Concurrency choice (issue 4 item 10): followers only move bytes; one task
+//! owns the aggregate and publishes an immutable snapshot per tick, so the
+//! per-line path takes no lock and readers never contend with it. At the
+//! rates a mesh's access logs reach (thousands of lines per second) one core
+//! runs the per-line path with room to spare (`benches/pipeline.rs`); a
+//! `DashMap` shared by the followers would put a lock on every line instead.
 
+pub mod follow;
+pub mod live;
+pub mod pods;
 pub mod snapshot;
+pub mod state;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::aggregate::AggregateConfig;
+use crate::envelope::InputKind;
+use crate::format::FormatSet;
+use crate::pipeline::Worker;
+use crate::render::{OutputKind, RenderOptions};
+use crate::source::Chunk;
+use crate::source::kube::{self, KubeAccess, KubeError, KubeSelection, PeerIndex};
+use crate::verdict::{self, Report, VerdictConfig};
+
+use follow::{Cursor, Follow, Health};
+use live::LiveView;
+use pods::PodEvent;
+use snapshot::{RequestTotal, Snapshot, StreamHealth};
+
+/// How far before the window the first connection reads, so the first
+/// verdict can already tell whether each replica's log covers the window.
+const COVERAGE_MARGIN_S: i64 = 3600;
+
+/// Everything `watch` is told.
+pub struct WatchConfig {
+    pub access: KubeAccess,
+    pub selection: KubeSelection,
+    pub formats: FormatSet,
+    pub aggregate: AggregateConfig,
+    pub window_ms: i64,
+    /// `--since`: how far back the first connection reads (default: the window and a margin).
+    pub since_ms: Option<i64>,
+    pub min_requests: u64,
+    pub max_sources: usize,
+    /// How often verdicts are recomputed and published.
+    pub tick: Duration,
+    /// Reconnect a stream that sent nothing for this long.
+    pub stall: Duration,
+    pub listen: Option<SocketAddr>,
+    pub state: Option<PathBuf>,
+    /// The final report's format (on SIGINT/SIGTERM).
+    pub output: OutputKind,
+    pub live: LiveView,
+    pub color: bool,
+    /// Stop after this long (tests, cron-like runs); `None`: until a signal.
+    pub duration: Option<Duration>,
+}
+
+/// A problem that stops `watch` before it runs (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    #[error("--listen {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Runs the watch until a signal (or `duration`); returns the exit code of the final report.
+pub fn run(config: WatchConfig) -> Result<i32, WatchError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| WatchError::Runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(run_async(config))
+}
+
+/// One followed container.
+struct Followed {
+    task: tokio::task::JoinHandle<()>,
+    cursor: Arc<Mutex<Cursor>>,
+}
+
+async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
+    let saved = match &config.state {
+        Some(path) => state::load(path)?,
+        None => None,
+    };
+    let (client, default_ns) = kube::client(&config.access).await?;
+    // Listing first fails fast, with the missing permission named, on RBAC.
+    let (_, mut peers) = kube::select(&client, &config.selection, &default_ns).await?;
+
+    let listener = match config.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| WatchError::Listen { addr, source })?,
+        ),
+        None => None,
+    };
+
+    let health = Arc::new(Health::default());
+    let watch_errors = Arc::new(AtomicU64::new(0));
+    let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Chunk>(1024);
+    let (pod_tx, mut pod_rx) = tokio::sync::mpsc::channel::<PodEvent>(256);
+    let (snap_tx, snap_rx) = tokio::sync::watch::channel::<Option<Arc<Snapshot>>>(None);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+
+    tokio::spawn(pods::watch_pods(
+        client.clone(),
+        config.selection.clone(),
+        default_ns.clone(),
+        pod_tx,
+        Arc::clone(&watch_errors),
+    ));
+    let server = listener.map(|l| {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(crate::serve::serve(l, snap_rx.clone(), async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }))
+    });
+
+    let mut worker = Worker::new(
+        &config.formats,
+        &config.aggregate,
+        InputKind::Auto,
+        Arc::from(Vec::new()),
+    );
+    let mut names: Vec<String> = Vec::new();
+    let mut inputs: HashMap<String, u32> = HashMap::new();
+    let mut cursors: HashMap<String, Cursor> = HashMap::new();
+    if let Some(saved) = saved {
+        worker.aggregator = saved.aggregator;
+        names = saved.names;
+        inputs = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as u32))
+            .collect();
+        cursors = saved.cursors;
+    }
+    let mut followed: HashMap<String, Followed> = HashMap::new();
+    let since_s = config
+        .since_ms
+        .map_or(config.window_ms / 1000 + COVERAGE_MARGIN_S, |s| s / 1000);
+
+    let mut ticker = tokio::time::interval(config.tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut peer_refresh = tokio::time::interval(Duration::from_secs(60));
+    peer_refresh.tick().await;
+    let mut live = live::Live::new(config.live, config.color);
+    let mut ticks: u64 = 0;
+    let deadline = config.duration.map(|d| tokio::time::Instant::now() + d);
+    let shutdown = shutdown_signal(deadline);
+    tokio::pin!(shutdown);
+
+    let make_snapshot = |worker: &mut Worker,
+                         names: &[String],
+                         peers: &PeerIndex,
+                         followed: &HashMap<String, Followed>|
+     -> Snapshot {
+        let now = chrono::Utc::now().timestamp_millis();
+        // The window slides: what fell out of it is folded into "last plaintext".
+        worker.aggregator.prune(now - config.window_ms);
+        let resolved = worker.aggregator.resolve();
+        let verdict_config = VerdictConfig {
+            window_ms: config.window_ms,
+            until_ms: Some(now),
+            min_requests: config.min_requests,
+            max_sources: config.max_sources,
+        };
+        let mut report = verdict::report(&resolved, &verdict_config, names);
+        name_peers(&mut report, peers);
+        let totals = resolved
+            .destinations
+            .iter()
+            .flat_map(|d| {
+                d.sources.iter().map(|s| RequestTotal {
+                    destination: d.name.clone(),
+                    source: s.source.clone(),
+                    peer: s.peer.clone(),
+                    mtls: s.cell.total_mtls,
+                    plaintext: s.cell.total_plaintext,
+                })
+            })
+            .collect();
+        Snapshot {
+            report,
+            taken_at_ms: now,
+            totals,
+            health: StreamHealth {
+                pods: followed.len() as u64,
+                streams_open: health.streams_open.load(Ordering::Relaxed),
+                reconnects: health.reconnects.load(Ordering::Relaxed),
+                errors: health.errors.load(Ordering::Relaxed)
+                    + watch_errors.load(Ordering::Relaxed),
+                duplicates_skipped: health.duplicates_skipped.load(Ordering::Relaxed),
+            },
+        }
+    };
+
+    loop {
+        tokio::select! {
+            Some(chunk) = chunk_rx.recv() => worker.process(&chunk),
+            Some(event) = pod_rx.recv() => match event {
+                PodEvent::Follow(target) => {
+                    let name = target.name();
+                    if followed.get(&name).is_some_and(|f| !f.task.is_finished()) {
+                        continue;
+                    }
+                    let input = *inputs.entry(name.clone()).or_insert_with(|| {
+                        names.push(name.clone());
+                        (names.len() - 1) as u32
+                    });
+                    worker.aggregator.declare(input, &name, &target.meta, None);
+                    let cursor = Arc::new(Mutex::new(cursors.get(&name).copied().unwrap_or_default()));
+                    let task = tokio::spawn(follow::follow(Follow {
+                        client: client.clone(),
+                        meta: Arc::clone(&target.meta),
+                        input,
+                        since_seconds: since_s,
+                        stall: config.stall,
+                        cursor: Arc::clone(&cursor),
+                        health: Arc::clone(&health),
+                        out: chunk_tx.clone(),
+                    }));
+                    followed.insert(name, Followed { task, cursor });
+                }
+                PodEvent::Gone { namespace, pod } => {
+                    let prefix = format!("{namespace}/pod/{pod}/");
+                    followed.retain(|name, f| {
+                        let gone = name.starts_with(&prefix);
+                        if gone {
+                            f.task.abort();
+                            if let Ok(c) = f.cursor.lock() {
+                                cursors.insert(name.clone(), *c);
+                            }
+                        }
+                        !gone
+                    });
+                }
+            },
+            _ = ticker.tick() => {
+                ticks += 1;
+                let snap = Arc::new(make_snapshot(&mut worker, &names, &peers, &followed));
+                live.update(&snap);
+                snap_tx.send_replace(Some(Arc::clone(&snap)));
+                if let Some(path) = &config.state && ticks.is_multiple_of(15) {
+                    save_state(path, &worker, &names, &followed, &cursors)?;
+                }
+            }
+            _ = peer_refresh.tick() => {
+                if let Ok((_, fresh)) = kube::select(&client, &config.selection, &default_ns).await {
+                    peers = fresh;
+                }
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+
+    // Drain what the followers already sent, then the final report.
+    for f in followed.values() {
+        f.task.abort();
+    }
+    while let Ok(chunk) = chunk_rx.try_recv() {
+        worker.process(&chunk);
+    }
+    let snap = make_snapshot(&mut worker, &names, &peers, &followed);
+    if let Some(path) = &config.state {
+        save_state(path, &worker, &names, &followed, &cursors)?;
+    }
+    let _ = stop_tx.send(true);
+    if let Some(server) = server {
+        let _ = server.await;
+    }
+    live.finish();
+    let mut out = std::io::stdout().lock();
+    let rendered = match (config.output, config.live) {
+        // Off a terminal stdout is a stream of JSON lines: the final report is one more line.
+        (OutputKind::Json, LiveView::JsonLines) => serde_json::to_writer(&mut out, &snap.report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
+        (kind, _) => crate::render::render(
+            &snap.report,
+            kind,
+            RenderOptions {
+                color: config.color,
+            },
+            &mut out,
+        ),
+    };
+    let _ = rendered.and_then(|()| out.flush());
+    Ok(verdict::exit_code(&snap.report))
+}
+
+fn save_state(
+    path: &std::path::Path,
+    worker: &Worker,
+    names: &[String],
+    followed: &HashMap<String, Followed>,
+    cursors: &HashMap<String, Cursor>,
+) -> Result<(), WatchError> {
+    let mut all = cursors.clone();
+    for (name, f) in followed {
+        if let Ok(c) = f.cursor.lock() {
+            all.insert(name.clone(), *c);
+        }
+    }
+    state::save(path, &worker.aggregator, names, &all)?;
+    Ok(())
+}
+
+fn name_peers(report: &mut Report, peers: &PeerIndex) {
+    let lookup = |ip: &str| {
+        peers
+            .get(ip)
+            .map(|p| (p.pod.clone(), p.workload.clone(), p.sidecar))
+    };
+    verdict::name_peers(report, &lookup);
+}
+
+/// Resolves on SIGINT, SIGTERM, or the deadline.
+async fn shutdown_signal(deadline: Option<tokio::time::Instant>) {
+    let deadline = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+            _ = deadline => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = deadline => {}
+    }
+}

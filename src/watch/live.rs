@@ -1,0 +1,120 @@
+//! The live view of a running watch: a table redrawn in place on a terminal,
+//! one JSON line per verdict change otherwise.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::snapshot::Snapshot;
+use crate::render::{RenderOptions, table};
+use crate::time::format_ms;
+use crate::verdict::Verdict;
+
+/// How the live view shows itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveView {
+    /// Redraw a table in place (stdout is a terminal).
+    Table,
+    /// One JSON object per verdict change (stdout is a pipe or file).
+    JsonLines,
+    /// Nothing until the final report.
+    Off,
+}
+
+/// One verdict change, as written off a terminal.
+#[derive(Debug, Serialize)]
+pub struct VerdictChange<'a> {
+    pub time: String,
+    pub destination: &'a str,
+    pub from: Option<Verdict>,
+    pub to: Verdict,
+    pub reason: &'a str,
+}
+
+/// The state the live view keeps between ticks.
+pub struct Live {
+    mode: LiveView,
+    color: bool,
+    verdicts: BTreeMap<String, Verdict>,
+    last_lines: Option<(u64, Instant)>,
+}
+
+impl Live {
+    pub fn new(mode: LiveView, color: bool) -> Self {
+        Live {
+            mode,
+            color,
+            verdicts: BTreeMap::new(),
+            last_lines: None,
+        }
+    }
+
+    /// Shows one tick's snapshot.
+    pub fn update(&mut self, snap: &Snapshot) {
+        let mut out = std::io::stdout().lock();
+        let _ = match self.mode {
+            LiveView::Off => Ok(()),
+            LiveView::JsonLines => self.changes(snap, &mut out),
+            LiveView::Table => self.redraw(snap, &mut out),
+        };
+        let _ = out.flush();
+        for d in &snap.report.destinations {
+            self.verdicts.insert(d.destination.clone(), d.verdict);
+        }
+    }
+
+    /// Writes the verdict changes since the last tick, one JSON object per line.
+    pub fn changes(&self, snap: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
+        for d in &snap.report.destinations {
+            let from = self.verdicts.get(&d.destination).copied();
+            if from == Some(d.verdict) {
+                continue;
+            }
+            let change = VerdictChange {
+                time: format_ms(snap.taken_at_ms),
+                destination: &d.destination,
+                from,
+                to: d.verdict,
+                reason: &d.reason,
+            };
+            serde_json::to_writer(&mut *out, &change)?;
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+
+    fn redraw(&mut self, snap: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
+        let lines = snap.report.input.lines;
+        let now = Instant::now();
+        let rate = match self.last_lines {
+            Some((before, at)) if now > at => {
+                (lines.saturating_sub(before)) as f64 / (now - at).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        self.last_lines = Some((lines, now));
+        // Home and clear, then the same table `report` prints.
+        write!(out, "\x1b[H\x1b[2J")?;
+        table::render(&snap.report, RenderOptions { color: self.color }, out)?;
+        let h = &snap.health;
+        writeln!(
+            out,
+            "watching {} containers · {} streams open · {:.0} lines/s · {} reconnects · {} errors · updated {}",
+            h.pods,
+            h.streams_open,
+            rate,
+            h.reconnects,
+            h.errors,
+            format_ms(snap.taken_at_ms)
+        )
+    }
+
+    /// Leaves the terminal tidy before the final report.
+    pub fn finish(&mut self) {
+        if self.mode == LiveView::Table {
+            let _ = writeln!(std::io::stdout());
+        }
+    }
+}
