@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::StreamMeta;
-use crate::request::{NamedDestination, Request, Transport};
+use crate::request::{KnownCaller, NamedDestination, Request, Transport};
 use crate::source::SourceMeta;
 use crate::workload::workload_of_pod;
 
@@ -354,6 +354,8 @@ pub struct Cell {
     /// Requests recorded since the start, pruned or not (Prometheus counters).
     pub total_mtls: u64,
     pub total_plaintext: u64,
+    /// A well-known caller seen from this source (by User-Agent).
+    pub caller: Option<KnownCaller>,
 }
 
 impl Cell {
@@ -691,6 +693,9 @@ impl Aggregator {
         match req.transport {
             Transport::Mtls { .. } => cell.total_mtls += 1,
             Transport::Plaintext { .. } => cell.total_plaintext += 1,
+        }
+        if req.caller.is_some() {
+            cell.caller = req.caller;
         }
         if let (Some(d), Some(t)) = (req.duration_ms, t) {
             let hour = t.div_euclid(3_600_000);
@@ -1210,6 +1215,7 @@ mod tests {
             local_address: None,
             audited: false,
             duration_ms: Some(3),
+            caller: None,
         }
     }
 
@@ -1225,6 +1231,7 @@ mod tests {
             local_address: None,
             audited: false,
             duration_ms: Some(5),
+            caller: None,
         }
     }
 

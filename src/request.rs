@@ -36,6 +36,53 @@ pub struct Request<'a> {
     pub audited: bool,
     /// `%DURATION%` in milliseconds.
     pub duration_ms: Option<u64>,
+    /// A well-known caller, recognised by its User-Agent where the format logs it.
+    pub caller: Option<KnownCaller>,
+}
+
+/// Callers operators meet in plaintext and recognise by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum KnownCaller {
+    KubeProbe,
+    Prometheus,
+    LoadBalancerHealthCheck,
+}
+
+impl KnownCaller {
+    /// Recognises a User-Agent.
+    ///
+    /// ```
+    /// use strictly::request::KnownCaller;
+    /// assert_eq!(KnownCaller::from_user_agent(b"kube-probe/1.30"), Some(KnownCaller::KubeProbe));
+    /// assert_eq!(KnownCaller::from_user_agent(b"curl/8.0"), None);
+    /// ```
+    pub fn from_user_agent(ua: &[u8]) -> Option<KnownCaller> {
+        let has = |needle: &[u8]| memchr::memmem::find(ua, needle).is_some();
+        if ua.starts_with(b"kube-probe/") {
+            Some(KnownCaller::KubeProbe)
+        } else if ua.starts_with(b"Prometheus/") || has(b"prometheus") {
+            Some(KnownCaller::Prometheus)
+        } else if has(b"GoogleHC/")
+            || has(b"ELB-HealthChecker")
+            || has(b"kube-proxy")
+            || has(b"Azure Traffic Manager")
+            || has(b"Load Balancer Agent")
+            || ua.starts_with(b"HealthChecker")
+        {
+            Some(KnownCaller::LoadBalancerHealthCheck)
+        } else {
+            None
+        }
+    }
+
+    /// How reports name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            KnownCaller::KubeProbe => "kubelet probe (kube-probe)",
+            KnownCaller::Prometheus => "Prometheus scrape",
+            KnownCaller::LoadBalancerHealthCheck => "load-balancer health check",
+        }
+    }
 }
 
 /// Where a line names its own destination; parsed only when attribution needs it.
@@ -154,6 +201,13 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
         local_address: entry.get(Field::DownstreamLocalAddress).map(strip_port),
         audited: entry.get(Field::AuditHint) == Some(b"true"),
         duration_ms: entry.get(Field::Duration).and_then(parse_u64),
+        // Only plaintext callers need naming; mTLS ones carry an identity.
+        caller: match transport {
+            Transport::Plaintext { .. } => entry
+                .get(Field::UserAgent)
+                .and_then(KnownCaller::from_user_agent),
+            Transport::Mtls { .. } => None,
+        },
     }
 }
 

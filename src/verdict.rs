@@ -61,6 +61,7 @@ fn source_row<'a>(
             max: h.max(),
         }),
         folded_sources: None,
+        caller: None,
         peer_pod: None,
         peer_workload: None,
         peer_sidecar: None,
@@ -190,6 +191,9 @@ pub struct SourceReport {
     /// Returns true if and only if that pod runs an istio-proxy sidecar.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_sidecar: Option<bool>,
+    /// A well-known caller recognised by its User-Agent (kube-probe, Prometheus, load-balancer health checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
     /// On the `other` row: how many sources it holds (estimated when folded while reading).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub folded_sources: Option<u64>,
@@ -270,10 +274,9 @@ fn judge(
             continue;
         }
         total.add(&c);
-        rows.push((
-            source_row(s.source.clone(), s.peer.clone(), &c, [&s.cell], window),
-            &s.cell,
-        ));
+        let mut row = source_row(s.source.clone(), s.peer.clone(), &c, [&s.cell], window);
+        row.caller = s.cell.caller.map(|k| k.describe().to_string());
+        rows.push((row, &s.cell));
     }
     // Plaintext callers first (they are the news), then the busiest.
     rows.sort_by(|(a, _), (b, _)| {

@@ -43,7 +43,10 @@ fn proxy_logs() -> LogParams {
 async fn read_log(api: &Api<Pod>, pod: &str, params: &LogParams) -> kube::Result<String> {
     let mut reader = Box::pin(api.log_stream(pod, params).await?);
     let mut text = String::new();
-    reader.read_to_string(&mut text).await.expect("read log body");
+    reader
+        .read_to_string(&mut text)
+        .await
+        .expect("read log body");
     Ok(text)
 }
 
@@ -100,12 +103,18 @@ async fn lists_pods_with_label_selectors() {
     let count = |selector: &'static str| {
         let all = all.clone();
         async move {
-            let list = all.list(&ListParams::default().labels(selector)).await.unwrap();
+            let list = all
+                .list(&ListParams::default().labels(selector))
+                .await
+                .unwrap();
             list.items.iter().map(|p| p.name_any()).collect::<Vec<_>>()
         }
     };
     assert_eq!(count("app=web-api,version=v1").await.len(), 2);
-    assert_eq!(count("app in (catalog,sleep)").await, ["sleep-6c8f5b9d7-q2x4z", "catalog-0"]);
+    assert_eq!(
+        count("app in (catalog,sleep)").await,
+        ["sleep-6c8f5b9d7-q2x4z", "catalog-0"]
+    );
     assert_eq!(count("app!=web-api").await.len(), 2);
     assert_eq!(count("app=web-api,version=v2").await.len(), 0);
     assert_eq!(count("").await.len(), 4);
@@ -144,7 +153,10 @@ async fn pages_with_limit_and_continue() {
         .unwrap();
     assert_eq!(rest.items.len(), 1);
     assert_eq!(rest.metadata.continue_, None);
-    assert_eq!(rest.metadata.resource_version, first.metadata.resource_version);
+    assert_eq!(
+        rest.metadata.resource_version,
+        first.metadata.resource_version
+    );
 }
 
 #[tokio::test]
@@ -152,7 +164,13 @@ async fn gets_a_pod_and_404s_an_unknown_one() {
     let cluster = lab();
     let pods: Api<Pod> = Api::namespaced(cluster.client().await, "default");
     let sleep = pods.get("sleep-6c8f5b9d7-q2x4z").await.unwrap();
-    let containers: Vec<_> = sleep.spec.unwrap().containers.into_iter().map(|c| c.name).collect();
+    let containers: Vec<_> = sleep
+        .spec
+        .unwrap()
+        .containers
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     assert_eq!(containers, ["sleep"]);
     assert_eq!(sleep.status.unwrap().pod_ip.as_deref(), Some("10.44.0.7"));
 
@@ -183,7 +201,10 @@ async fn watcher_sees_adds_deletes_restarts_and_relists_after_410() {
             }
         }
     }
-    assert_eq!(initial_names(&mut events).await, ["catalog-0", Q9W8Z, X2X4Z]);
+    assert_eq!(
+        initial_names(&mut events).await,
+        ["catalog-0", Q9W8Z, X2X4Z]
+    );
 
     let new_pod = "web-api-7d9f8c6b5-n7k2p";
     cluster.add_pod(
@@ -216,7 +237,10 @@ async fn watcher_sees_adds_deletes_restarts_and_relists_after_410() {
         }
         other => panic!("expected a 410 watch error, got {other:?}"),
     }
-    assert_eq!(initial_names(&mut events).await, ["catalog-0", Q9W8Z, X2X4Z]);
+    assert_eq!(
+        initial_names(&mut events).await,
+        ["catalog-0", Q9W8Z, X2X4Z]
+    );
 
     cluster.restart_container(NS, "catalog-0", "istio-proxy");
     match next(&mut events).await {
@@ -261,7 +285,11 @@ async fn watcher_with_streaming_lists_and_a_label_selector() {
         }
     }
     assert_eq!(names, [Q9W8Z, X2X4Z]);
-    let watch = cluster.requests().into_iter().find(|r| r.is_watch()).unwrap();
+    let watch = cluster
+        .requests()
+        .into_iter()
+        .find(|r| r.is_watch())
+        .unwrap();
     assert_eq!(watch.param("sendInitialEvents"), Some("true"));
     assert_eq!(watch.param("resourceVersionMatch"), Some("NotOlderThan"));
     assert_eq!(watch.param("resourceVersion"), Some("0"));
@@ -303,14 +331,16 @@ async fn log_stream_serves_timestamped_lines_since_and_previous() {
     let text = read_log(&pods, X2X4Z, &proxy_logs()).await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 11);
-    assert!(lines[0].starts_with("2026-11-20T11:30:00.0"), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("2026-11-20T11:30:00.0"),
+        "{}",
+        lines[0]
+    );
     assert!(lines[0].contains(r#" [2026-11-20T11:30:00.000Z] "GET / HTTP/1.1" 200 "#));
     assert!(text.ends_with("audit_flag: \"false\"\n"));
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains(r#"mTLS_Origin: "-" mTLS_Destination: "-" cert: "-" audit_flag: "true""#))
-    );
+    assert!(lines.iter().any(|l| {
+        l.contains(r#"mTLS_Origin: "-" mTLS_Destination: "-" cert: "-" audit_flag: "true""#)
+    }));
 
     let since = LogParams {
         since_time: Some("2026-11-20T11:50:00Z".parse::<Timestamp>().unwrap()),
@@ -318,13 +348,20 @@ async fn log_stream_serves_timestamped_lines_since_and_previous() {
     };
     let recent = read_log(&pods, X2X4Z, &since).await.unwrap();
     assert_eq!(recent.lines().count(), 3);
-    assert!(recent.lines().all(|l| l.as_bytes()[..20] >= b"2026-11-20T11:50:00Z"[..]));
+    assert!(
+        recent
+            .lines()
+            .all(|l| l.as_bytes()[..20] >= b"2026-11-20T11:50:00Z"[..])
+    );
 
     let last_ten_minutes = LogParams {
         since_seconds: Some(600),
         ..proxy_logs()
     };
-    assert_eq!(read_log(&pods, X2X4Z, &last_ten_minutes).await.unwrap(), recent);
+    assert_eq!(
+        read_log(&pods, X2X4Z, &last_ten_minutes).await.unwrap(),
+        recent
+    );
     cluster.set_now("2026-11-20T12:10:00Z");
     assert_eq!(read_log(&pods, X2X4Z, &last_ten_minutes).await.unwrap(), "");
 
@@ -343,7 +380,12 @@ async fn log_stream_serves_timestamped_lines_since_and_previous() {
     };
     let old = read_log(&pods, "catalog-0", &previous).await.unwrap();
     assert_eq!(old.lines().count(), 9);
-    assert!(old.lines().last().unwrap().ends_with("Status server has successfully terminated"));
+    assert!(
+        old.lines()
+            .last()
+            .unwrap()
+            .ends_with("Status server has successfully terminated")
+    );
     let err = read_log(&pods, X2X4Z, &previous).await.unwrap_err();
     let status = api_error(err);
     assert_eq!(status.code, 400);
@@ -352,12 +394,23 @@ async fn log_stream_serves_timestamped_lines_since_and_previous() {
         format!("previous terminated container \"istio-proxy\" in pod \"{X2X4Z}\" not found")
     );
 
-    let log_requests: Vec<_> = cluster.requests().into_iter().filter(|r| r.is_log()).collect();
+    let log_requests: Vec<_> = cluster
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_log())
+        .collect();
     assert_eq!(log_requests[0].param("container"), Some("istio-proxy"));
     assert_eq!(log_requests[0].param("timestamps"), Some("true"));
-    assert_eq!(log_requests[1].param("sinceTime"), Some("2026-11-20T11:50:00Z"));
+    assert_eq!(
+        log_requests[1].param("sinceTime"),
+        Some("2026-11-20T11:50:00Z")
+    );
     assert_eq!(log_requests[2].param("sinceSeconds"), Some("600"));
-    assert!(log_requests.iter().any(|r| r.param("previous") == Some("true")));
+    assert!(
+        log_requests
+            .iter()
+            .any(|r| r.param("previous") == Some("true"))
+    );
 }
 
 #[tokio::test]
@@ -370,7 +423,12 @@ async fn follow_receives_appended_lines_and_ends_on_end_follows() {
         ..proxy_logs()
     };
     let mut lines = follow(&pods, X2X4Z, &params).await;
-    assert!(next(&mut lines).await.unwrap().contains("[2026-11-20T11:59:51.893Z]"));
+    assert!(
+        next(&mut lines)
+            .await
+            .unwrap()
+            .contains("[2026-11-20T11:59:51.893Z]")
+    );
     assert_eq!(cluster.open_follows(NS, X2X4Z), 1);
 
     cluster.append_log(
@@ -382,7 +440,10 @@ async fn follow_receives_appended_lines_and_ends_on_end_follows() {
             "2026-11-20T12:00:02.000000001Z second appended",
         ],
     );
-    assert_eq!(next(&mut lines).await.unwrap(), "2026-11-20T12:00:01.5Z first appended");
+    assert_eq!(
+        next(&mut lines).await.unwrap(),
+        "2026-11-20T12:00:01.5Z first appended"
+    );
     assert_eq!(
         next(&mut lines).await.unwrap(),
         "2026-11-20T12:00:02.000000001Z second appended"
@@ -407,11 +468,22 @@ async fn stalled_follow_gets_nothing_until_ended() {
     cluster.stall_follows(NS, Q9W8Z);
     cluster.append_log(NS, Q9W8Z, "istio-proxy", &["2026-11-20T12:00:01Z lost"]);
     let quiet = tokio::time::timeout(Duration::from_millis(100), lines.next()).await;
-    assert!(quiet.is_err(), "a stalled follow must stay silent, got {quiet:?}");
+    assert!(
+        quiet.is_err(),
+        "a stalled follow must stay silent, got {quiet:?}"
+    );
     assert_eq!(cluster.open_follows(NS, Q9W8Z), 1);
 
     // A new follow is not stalled: it reads the appended line.
-    let mut fresh = follow(&pods, Q9W8Z, &LogParams { tail_lines: Some(1), ..params.clone() }).await;
+    let mut fresh = follow(
+        &pods,
+        Q9W8Z,
+        &LogParams {
+            tail_lines: Some(1),
+            ..params.clone()
+        },
+    )
+    .await;
     assert_eq!(next(&mut fresh).await.unwrap(), "2026-11-20T12:00:01Z lost");
 
     cluster.end_follows(NS, Q9W8Z);
@@ -420,7 +492,9 @@ async fn stalled_follow_gets_nothing_until_ended() {
 }
 
 async fn next_or_eof(lines: &mut Lines) -> Option<std::io::Result<String>> {
-    tokio::time::timeout(PATIENCE, lines.next()).await.expect("timed out")
+    tokio::time::timeout(PATIENCE, lines.next())
+        .await
+        .expect("timed out")
 }
 
 #[tokio::test]
@@ -438,17 +512,28 @@ async fn deleting_a_pod_or_restarting_its_container_ends_follows() {
     cluster.restart_container(NS, "catalog-0", "istio-proxy");
     assert!(next_or_eof(&mut catalog).await.is_none());
     // The old log is now `previous`; the new container's log starts empty.
-    assert_eq!(read_log(&pods, "catalog-0", &proxy_logs()).await.unwrap(), "");
+    assert_eq!(
+        read_log(&pods, "catalog-0", &proxy_logs()).await.unwrap(),
+        ""
+    );
     let previous = LogParams {
         previous: true,
         ..proxy_logs()
     };
     let old = read_log(&pods, "catalog-0", &previous).await.unwrap();
-    assert!(old.lines().last().unwrap().contains("[2026-11-20T11:58:59.131Z]"));
+    assert!(
+        old.lines()
+            .last()
+            .unwrap()
+            .contains("[2026-11-20T11:58:59.131Z]")
+    );
     let pod = cluster.pod(NS, "catalog-0").unwrap();
     let proxy = &pod["status"]["containerStatuses"][1];
     assert_eq!(proxy["restartCount"], 2);
-    assert_eq!(proxy["state"]["running"]["startedAt"], "2026-11-20T12:00:30Z");
+    assert_eq!(
+        proxy["state"]["running"]["startedAt"],
+        "2026-11-20T12:00:30Z"
+    );
 
     let mut web = follow(&pods, X2X4Z, &params).await;
     cluster.delete_pod(NS, X2X4Z);
@@ -481,7 +566,10 @@ async fn forbidden_surfaces_as_api_error_403() {
         "pods is forbidden: User \"system:serviceaccount:strictly:strictly\" cannot list resource \"pods\" in API group \"\" at the cluster scope"
     );
     // Listing in a namespace is still allowed.
-    assert_eq!(pods.list(&ListParams::default()).await.unwrap().items.len(), 3);
+    assert_eq!(
+        pods.list(&ListParams::default()).await.unwrap().items.len(),
+        3
+    );
 
     cluster.allow_all();
     assert!(read_log(&pods, X2X4Z, &proxy_logs()).await.is_ok());
@@ -498,7 +586,9 @@ async fn log_errors_carry_kubelet_messages() {
     assert_eq!((status.code, status.reason.as_str()), (400, "BadRequest"));
     assert_eq!(
         status.message,
-        format!("container \"istio-proxy\" in pod \"{Q9W8Z}\" is waiting to start: PodInitializing")
+        format!(
+            "container \"istio-proxy\" in pod \"{Q9W8Z}\" is waiting to start: PodInitializing"
+        )
     );
 
     let default: Api<Pod> = Api::namespaced(client, "default");
@@ -517,31 +607,46 @@ async fn log_errors_carry_kubelet_messages() {
     let status = api_error(read_log(&pods, X2X4Z, &no_container).await.unwrap_err());
     assert_eq!(
         status.message,
-        format!("a container name must be specified for pod {X2X4Z}, choose one of: [web-api istio-proxy]")
+        format!(
+            "a container name must be specified for pod {X2X4Z}, choose one of: [web-api istio-proxy]"
+        )
     );
 }
 
 #[tokio::test]
-async fn injected_failures_are_one_shot() {
+async fn injected_failures_are_one_shot_and_kube_retries_429_503() {
     let cluster = lab();
     let pods: Api<Pod> = Api::namespaced(cluster.client().await, NS);
     cluster.fail_next("/log", 500);
     let status = api_error(read_log(&pods, X2X4Z, &proxy_logs()).await.unwrap_err());
-    assert_eq!((status.code, status.reason.as_str()), (500, "InternalError"));
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (500, "InternalError")
+    );
     assert!(read_log(&pods, X2X4Z, &proxy_logs()).await.is_ok());
 
+    // kube 5 retries 429, 503 and 504 itself (honouring Retry-After): the caller sees success.
+    cluster.clear_requests();
+    cluster.fail_next("/pods?", 503);
     cluster.fail_next("/pods?", 429);
-    eprintln!("{:?}", cluster.requests());
-    let status = api_error(pods.list(&ListParams::default()).await.unwrap_err());
-    assert_eq!((status.code, status.reason.as_str()), (429, "TooManyRequests"));
-    assert!(pods.list(&ListParams::default()).await.is_ok());
+    assert_eq!(
+        pods.list(&ListParams::default()).await.unwrap().items.len(),
+        3
+    );
+    assert_eq!(cluster.requests().len(), 3);
 }
 
 #[tokio::test]
 async fn log_lines_keep_invalid_utf8_bytes() {
     let cluster = lab();
     let pods: Api<Pod> = Api::namespaced(cluster.client().await, NS);
-    cluster.append_log_bytes(NS, Q9W8Z, "istio-proxy", "2026-11-20T12:00:01Z", b"bad \xff\xfe byte");
+    cluster.append_log_bytes(
+        NS,
+        Q9W8Z,
+        "istio-proxy",
+        "2026-11-20T12:00:01Z",
+        b"bad \xff\xfe byte",
+    );
     let params = LogParams {
         tail_lines: Some(1),
         ..proxy_logs()
@@ -562,17 +667,28 @@ async fn kubeconfig_file_contexts() {
     let config = kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &options)
         .await
         .unwrap();
-    assert_eq!(config.cluster_url.to_string(), format!("{}/", cluster.url()));
+    assert_eq!(
+        config.cluster_url.to_string(),
+        format!("{}/", cluster.url())
+    );
     assert_eq!(config.default_namespace, NS);
     let client = Client::try_from(config).unwrap();
     let pods: Api<Pod> = Api::default_namespaced(client);
-    assert!(pods.list(&ListParams::default()).await.unwrap().items.is_empty());
+    assert!(
+        pods.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 
     let other = kube::config::KubeConfigOptions {
         context: Some("other".into()),
         ..Default::default()
     };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &other).await.unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &other)
+        .await
+        .unwrap();
     let pods: Api<Pod> = Api::all(Client::try_from(config).unwrap());
     let err = pods.list(&ListParams::default()).await.unwrap_err();
     assert!(!matches!(err, kube::Error::Api(_)), "{err:?}");
@@ -595,7 +711,9 @@ containers:
     let pod = cluster.pod(NS, "bare").unwrap();
     assert_eq!(pod["metadata"].get("ownerReferences"), None);
     assert_eq!(pod["status"]["podIP"], "10.44.9.9");
-    assert!(support::wait_until(Duration::from_secs(1), || cluster.open_watches() == 0));
+    assert!(support::wait_until(Duration::from_secs(1), || cluster
+        .open_watches()
+        == 0));
     assert_eq!(cluster.now(), "2026-11-20T12:00:00Z");
 }
 

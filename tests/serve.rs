@@ -172,6 +172,7 @@ fn source(
         peer_pod: None,
         peer_workload: None,
         peer_sidecar: None,
+        caller: None,
         folded_sources: None,
     }
 }

@@ -65,6 +65,9 @@ pub fn render(report: &Report, opts: super::RenderOptions, out: &mut dyn Write) 
                 (None, source) => source.to_string(),
             };
             let mut note = format!("last seen {}", s.last_seen.as_deref().unwrap_or("-"));
+            if let Some(caller) = &s.caller {
+                note.push_str(&format!(", {caller}"));
+            }
             if s.audited > 0 {
                 note.push_str(&format!(", {} audited", s.audited));
             }

@@ -131,6 +131,7 @@ mod tests {
                 local_address: None,
                 audited: true,
                 duration_ms: Some(7),
+                caller: None,
             };
             agg.record(s, &req, None);
         }

@@ -30,6 +30,7 @@
 //! forbid(verb, resource, namespace: Option<&str>)           // 403; verb get|list|watch|*, resource pods|pods/log, None = cluster scope, Some("*") = every namespace
 //! allow_all()
 //! fail_next(path_substring, status)                         // one-shot 429/500/503/504 for the first request whose "path?query" contains it
+//! fail_next_n(path_substring, status, count)                // the next `count` such requests (kube retries 429/503/504 itself)
 //! set_now(rfc3339) / advance(Duration) / now() -> String    // the clock sinceSeconds and restarts use
 //! set_bookmark_interval(Duration)                           // default 1 s
 //! requests() -> Vec<RecordedRequest> / clear_requests()
@@ -566,7 +567,8 @@ impl PodRecord {
         let earliest = containers
             .iter()
             .flat_map(|c| {
-                std::iter::once(c.started_at).chain(c.last_terminated.as_ref().map(|t| t.started_at))
+                std::iter::once(c.started_at)
+                    .chain(c.last_terminated.as_ref().map(|t| t.started_at))
             })
             .min();
         let created_at = created_at
@@ -674,9 +676,7 @@ impl PodRecord {
             .max()
             .unwrap_or(self.created_at);
         let ready = if self.ready() { "True" } else { "False" };
-        let condition = |kind: &str, status: &str, at: Timestamp| {
-            json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": rfc3339(at)})
-        };
+        let condition = |kind: &str, status: &str, at: Timestamp| json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": rfc3339(at)});
         let mut status = Map::new();
         let phase = p.phase.clone().unwrap_or_else(|| {
             let never_ran = self
@@ -1231,10 +1231,7 @@ impl State {
         query: &BTreeMap<String, String>,
         metadata_only: bool,
     ) -> Response {
-        let watch = matches!(
-            query.get("watch").map(String::as_str),
-            Some("true" | "1")
-        );
+        let watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
         let verb = if watch { "watch" } else { "list" };
         if let Some(denied) = self.check_forbidden(verb, "pods", namespace, None) {
             return denied;
@@ -1806,7 +1803,9 @@ impl FakeCluster {
         });
 
         let listener = StdTcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let addr = listener.local_addr().expect("listener address");
         let closed_port = {
             let closed = StdTcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -1944,7 +1943,9 @@ users:
         c.waiting = None;
         c.previous = Some(std::mem::take(&mut c.current));
         c.container_id = container_id(namespace, pod, container, c.restart_count);
-        state.close_follows(|f| f.namespace == namespace && f.pod == pod && f.container == container);
+        state.close_follows(|f| {
+            f.namespace == namespace && f.pod == pod && f.container == container
+        });
         state.touch(&key(namespace, pod), "MODIFIED");
     }
 
@@ -1955,7 +1956,9 @@ users:
             .pod_mut(namespace, pod)
             .container_mut(container)
             .waiting = Some("PodInitializing".into());
-        state.close_follows(|f| f.namespace == namespace && f.pod == pod && f.container == container);
+        state.close_follows(|f| {
+            f.namespace == namespace && f.pod == pod && f.container == container
+        });
         state.touch(&key(namespace, pod), "MODIFIED");
     }
 
@@ -1969,7 +1972,14 @@ users:
     }
 
     /// Appends one line of arbitrary bytes (invalid UTF-8 included) received at `at`.
-    pub fn append_log_bytes(&self, namespace: &str, pod: &str, container: &str, at: &str, text: &[u8]) {
+    pub fn append_log_bytes(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        at: &str,
+        text: &[u8],
+    ) {
         let line = LogLine {
             at: must_parse_time(at),
             text: text.to_vec(),
@@ -2041,10 +2051,18 @@ users:
 
     /// Answers the next request whose `path?query` contains `path_substring` with `status` (429, 500, 503, 504), once.
     pub fn fail_next(&self, path_substring: &str, status: u16) {
-        self.lock().failures.push(Failure {
-            needle: path_substring.into(),
-            status,
-        });
+        self.fail_next_n(path_substring, status, 1);
+    }
+
+    /// Like [`Self::fail_next`] for the next `count` matching requests (kube retries 429/503/504 up to 15 times).
+    pub fn fail_next_n(&self, path_substring: &str, status: u16, count: usize) {
+        let mut state = self.lock();
+        for _ in 0..count {
+            state.failures.push(Failure {
+                needle: path_substring.into(),
+                status,
+            });
+        }
     }
 
     /// Sets the clock that `sinceSeconds`, restarts and deletions use.
