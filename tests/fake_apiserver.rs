@@ -727,3 +727,148 @@ async fn unauthenticated_requests_get_401() {
     assert_eq!(status.code, 401);
     assert!(wait_until_async(PATIENCE, || !cluster.requests().is_empty()).await);
 }
+
+/// Sends one raw HTTP/1.1 GET and returns what arrives until `done` holds for it (or the server closes).
+fn raw_get(cluster: &FakeCluster, path: &str, done: impl Fn(&str) -> bool) -> String {
+    use std::io::{Read, Write};
+    let addr = cluster.url().trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: fake\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        support::fake_apiserver::TOKEN
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !done(&String::from_utf8_lossy(&seen)) {
+        match stream.read(&mut buf).unwrap() {
+            0 => break,
+            n => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn raw_wire_format_of_watches_logs_and_errors() {
+    let cluster = lab();
+    let watch = raw_get(
+        &cluster,
+        "/api/v1/namespaces/default/pods?watch=1&allowWatchBookmarks=true",
+        |seen| seen.contains("\"BOOKMARK\""),
+    );
+    let head = watch.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{watch}");
+    assert!(
+        head.contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{watch}"
+    );
+    assert!(
+        head.contains("\r\ncontent-type: application/json\r\n"),
+        "{watch}"
+    );
+    assert!(watch.contains(r#"{"type":"ADDED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"creationTimestamp":"2026-11-19T07:58:10Z""#));
+    assert!(watch.contains(r#"{"type":"BOOKMARK","object":{"apiVersion":"v1","kind":"Pod","metadata":{"creationTimestamp":null,"resourceVersion":""#));
+
+    let log = raw_get(
+        &cluster,
+        "/api/v1/namespaces/istioinaction/pods/catalog-0/log?container=istio-proxy&previous=true&tailLines=1",
+        |_| false,
+    );
+    assert!(
+        log.to_ascii_lowercase()
+            .contains("\r\ncontent-type: text/plain\r\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("\tinfo\tStatus server has successfully terminated\n"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("2026-11-20T11:09:12.480112934Z"),
+        "no timestamps unless asked: {log}"
+    );
+
+    let missing = raw_get(&cluster, "/api/v1/namespaces/default/pods/nope", |_| false);
+    assert!(
+        missing.starts_with("HTTP/1.1 404 Not Found\r\n"),
+        "{missing}"
+    );
+    assert!(missing.ends_with(
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"nope\" not found","reason":"NotFound","details":{"kind":"pods","name":"nope"},"code":404}"#
+    ), "{missing}");
+}
+
+#[tokio::test]
+async fn metadata_only_lists() {
+    let cluster = lab();
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await, NS);
+    let list = pods
+        .list_metadata(&ListParams::default().labels("app=web-api"))
+        .await
+        .unwrap();
+    let names: Vec<String> = list.items.iter().map(|p| p.name_any()).collect();
+    assert_eq!(names, [Q9W8Z, X2X4Z]);
+    assert_eq!(
+        list.items[0].metadata.labels.as_ref().unwrap()["app"],
+        "web-api"
+    );
+}
+
+#[tokio::test]
+async fn native_sidecar_crash_loop_and_limit_bytes() {
+    let cluster = FakeCluster::empty();
+    cluster.add_pod(
+        FakePod::new(NS, "native-0")
+            .container(FakeContainer::new("app"))
+            .container(FakeContainer {
+                init: true,
+                ..FakeContainer::new("istio-proxy")
+                    .started_at("2026-11-20T11:00:00Z")
+                    .waiting("CrashLoopBackOff")
+                    .previous_lines(&[
+                        "2026-11-20T11:00:01Z before the crash",
+                        "2026-11-20T11:00:02Z crashed",
+                    ])
+            }),
+    );
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await, NS);
+    let pod = pods.get("native-0").await.unwrap();
+    let init = &pod.spec.as_ref().unwrap().init_containers.as_ref().unwrap()[0];
+    assert_eq!(
+        (init.name.as_str(), init.restart_policy.as_deref()),
+        ("istio-proxy", Some("Always"))
+    );
+    let status = pod.status.unwrap();
+    let proxy = &status.init_container_statuses.unwrap()[0];
+    assert_eq!(proxy.restart_count, 1);
+    let waiting = proxy.state.as_ref().unwrap().waiting.as_ref().unwrap();
+    assert_eq!(waiting.reason.as_deref(), Some("CrashLoopBackOff"));
+    assert_eq!(status.phase.as_deref(), Some("Running"));
+
+    // While the next container waits, kubelet serves the last terminated one.
+    let text = read_log(&pods, "native-0", &proxy_logs()).await.unwrap();
+    assert_eq!(
+        text,
+        "2026-11-20T11:00:01Z before the crash\n2026-11-20T11:00:02Z crashed\n"
+    );
+    let limited = LogParams {
+        limit_bytes: Some(25),
+        ..proxy_logs()
+    };
+    assert_eq!(
+        read_log(&pods, "native-0", &limited).await.unwrap(),
+        "2026-11-20T11:00:01Z befo"
+    );
+
+    let status = api_error(
+        read_log(&pods, "native-0", &LogParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        status.message,
+        "a container name must be specified for pod native-0, choose one of: [app] or one of the init containers: [istio-proxy]"
+    );
+}

@@ -106,12 +106,21 @@
 //! - Every request must carry `Authorization: Bearer fake-token` (else 401);
 //!   non-GET methods get 405; unknown paths 404.
 //!
-//! What kube-rs 5 sends (observed in the self-tests): `watcher` with the
-//! default `Config` lists `GET .../pods?&limit=500[&labelSelector=..]`, then
-//! watches `GET .../pods?&watch=true&timeoutSeconds=290&allowWatchBookmarks=true&resourceVersion=N`;
-//! `.streaming_lists()` instead opens `...&watch=true&timeoutSeconds=290&allowWatchBookmarks=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&resourceVersion=0`.
-//! `log_stream` sends `.../log?&container=istio-proxy&follow=true&previous=true&sinceSeconds=N|sinceTime=...Z&tailLines=N&timestamps=true`
-//! (in that order, only the parameters set; `sinceTime` rounded to the second).
+//! What kube-rs 5 sends (recorded by the self-tests in `tests/fake_apiserver.rs`):
+//!
+//! - `watcher` with the default `Config` (ListWatch, `ListSemantic::MostRecent`,
+//!   page size 500, bookmarks on): `GET .../pods?&limit=500[&labelSelector=..]`,
+//!   then `GET .../pods?&watch=true&timeoutSeconds=290[&labelSelector=..]&allowWatchBookmarks=true&resourceVersion=N`
+//!   with N from the list (later: the last event's or bookmark's); after a
+//!   410 it lists again. `.streaming_lists()` instead opens
+//!   `...&watch=true&timeoutSeconds=290[&labelSelector=..]&allowWatchBookmarks=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&resourceVersion=0`
+//!   and needs the `k8s.io/initial-events-end` bookmark before `InitDone`.
+//! - `log_stream` / `logs`: `.../log?&container=istio-proxy[&follow=true][&limitBytes=N][&previous=true][&sinceSeconds=N|&sinceTime=2026-11-20T11%3A50%3A00Z][&tailLines=N][&timestamps=true]`
+//!   (`sinceTime` rounded to whole seconds; `sinceSeconds` wins if both are set).
+//! - The client retries 429, 503 and 504 by itself (up to 15 times, from 5 ms
+//!   doubling, honouring `Retry-After`; this fake sends `Retry-After: 1` with
+//!   429): a single injected 429/503/504 is invisible to the caller, use 500
+//!   or [`FakeCluster::fail_next_n`] to make one surface.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -246,7 +255,7 @@ pub struct FakeContainer {
     /// The waiting reason (`ContainerCreating`, `PodInitializing`, `CrashLoopBackOff`).
     #[serde(default)]
     pub reason: Option<String>,
-    /// Returns true if and only if the container is a native sidecar (an init container with `restartPolicy: Always`).
+    /// True for a native sidecar: an init container with `restartPolicy: Always`.
     #[serde(default)]
     pub init: bool,
     /// The current container's log, one `<timestamp> <text>` line per log line.
