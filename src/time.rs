@@ -104,10 +104,11 @@ pub fn format_ms(ms: i64) -> String {
     t.to_rfc3339_opts(fmt, true)
 }
 
-/// Parses a duration like `24h`, `30m`, `7d`, `1h30m`, `90s` or `1w` into milliseconds.
+/// Parses a duration like `24h`, `30m`, `7d`, `1h30m`, `90s`, `500ms` or `1w` into milliseconds.
 ///
 /// ```
 /// assert_eq!(strictly::time::parse_duration_ms("1h30m"), Ok(5_400_000));
+/// assert_eq!(strictly::time::parse_duration_ms("250ms"), Ok(250));
 /// assert!(strictly::time::parse_duration_ms("soon").is_err());
 /// ```
 pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
@@ -115,40 +116,49 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
     if t.is_empty() {
         return Err("empty duration".into());
     }
+    let bytes = t.as_bytes();
     let mut total: i64 = 0;
-    let mut num = String::new();
-    let mut saw_unit = false;
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
         }
-        let unit = match c {
-            's' => 1_000,
-            'm' => 60_000,
-            'h' => 3_600_000,
-            'd' => 86_400_000,
-            'w' => 604_800_000,
-            _ => {
+        if start == i {
+            return Err(format!(
+                "invalid duration {text:?}: expected a number at {:?}",
+                &t[start..]
+            ));
+        }
+        let n: i64 = t[start..i]
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
+        let unit_start = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let unit = match &t[unit_start..i] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "" => {
                 return Err(format!(
-                    "invalid duration {text:?}: unknown unit {c:?} (use s, m, h, d or w)"
+                    "invalid duration {text:?}: a unit must follow {n} (ms, s, m, h, d or w)"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "invalid duration {text:?}: unknown unit {other:?} (use ms, s, m, h, d or w)"
                 ));
             }
         };
-        let n: i64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}: expected a number before {c:?}"))?;
         total = n
             .checked_mul(unit)
             .and_then(|v| total.checked_add(v))
             .ok_or_else(|| format!("invalid duration {text:?}: too large"))?;
-        num.clear();
-        saw_unit = true;
-    }
-    if !num.is_empty() || !saw_unit {
-        return Err(format!(
-            "invalid duration {text:?}: expected e.g. 24h, 30m, 7d or 1h30m"
-        ));
     }
     if total <= 0 {
         return Err(format!(

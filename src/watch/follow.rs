@@ -47,6 +47,8 @@ pub struct Follow {
     pub cursor: Arc<Mutex<Cursor>>,
     pub health: Arc<Health>,
     pub out: tokio::sync::mpsc::Sender<Chunk>,
+    /// The container restarted before the watch began: its previous log is read first.
+    pub read_previous: bool,
 }
 
 /// Parses the RFC 3339 timestamp kubelet puts before each line, to nanoseconds.
@@ -128,6 +130,30 @@ pub async fn follow(f: Follow) {
     let mut chunker = LineChunker::new(f.input, Arc::clone(&f.meta));
     let mut buf = vec![0u8; 64 * 1024];
     let mut first_connect = true;
+    if f.read_previous {
+        // Lines of the container that ran before: kubelet keeps one such log.
+        let params = LogParams {
+            container: Some(f.meta.container.clone()),
+            previous: true,
+            timestamps: true,
+            since_seconds: Some(f.since_seconds.max(1)),
+            ..Default::default()
+        };
+        if let Ok(body) = api.log_stream(&f.meta.pod, &params).await {
+            let mut body = Box::pin(body);
+            let mut all = Vec::new();
+            let from = *f.cursor.lock().expect("cursor lock");
+            let chunk = match body.read_to_end(&mut all).await {
+                Ok(_) => take_new_lines(&f, &mut all, &mut Dedupe::new(from), &mut chunker, true),
+                Err(_) => None,
+            };
+            if let Some(chunk) = chunk
+                && f.out.send(chunk).await.is_err()
+            {
+                return;
+            }
+        }
+    }
     loop {
         let from = *f.cursor.lock().expect("cursor lock");
         let mut params = LogParams {
@@ -176,25 +202,7 @@ pub async fn follow(f: Follow) {
             };
             got_bytes = true;
             carry.extend_from_slice(&buf[..n]);
-            let Some(end) = memchr::memrchr(b'\n', &carry) else {
-                continue;
-            };
-            let mut fresh = Vec::with_capacity(end + 1);
-            {
-                let mut cursor = f.cursor.lock().expect("cursor lock");
-                for line in carry[..end].split(|&b| b == b'\n') {
-                    let ts = line_timestamp_ns(line);
-                    if dedupe.is_new(ts) {
-                        cursor.advance(ts);
-                        fresh.extend_from_slice(line);
-                        fresh.push(b'\n');
-                    } else {
-                        f.health.duplicates_skipped.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            carry.drain(..=end);
-            if let Some(chunk) = chunker.push(&fresh, 0)
+            if let Some(chunk) = take_new_lines(&f, &mut carry, &mut dedupe, &mut chunker, false)
                 && f.out.send(chunk).await.is_err()
             {
                 f.health.streams_open.fetch_sub(1, Ordering::Relaxed);
@@ -209,6 +217,41 @@ pub async fn follow(f: Follow) {
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
+}
+
+/// Takes the whole lines out of `carry` (all of it when `to_end`), keeps
+/// those not counted before, advances the cursor past them, and chunks them.
+fn take_new_lines(
+    f: &Follow,
+    carry: &mut Vec<u8>,
+    dedupe: &mut Dedupe,
+    chunker: &mut LineChunker,
+    to_end: bool,
+) -> Option<Chunk> {
+    let end = if to_end {
+        if carry.last().is_some_and(|&b| b != b'\n') {
+            carry.push(b'\n');
+        }
+        carry.len().checked_sub(1)?
+    } else {
+        memchr::memrchr(b'\n', carry)?
+    };
+    let mut fresh = Vec::with_capacity(end + 1);
+    {
+        let mut cursor = f.cursor.lock().expect("cursor lock");
+        for line in carry[..end].split(|&b| b == b'\n') {
+            let ts = line_timestamp_ns(line);
+            if dedupe.is_new(ts) {
+                cursor.advance(ts);
+                fresh.extend_from_slice(line);
+                fresh.push(b'\n');
+            } else {
+                f.health.duplicates_skipped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    carry.drain(..=end);
+    chunker.push(&fresh, 0)
 }
 
 #[cfg(test)]

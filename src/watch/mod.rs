@@ -243,6 +243,7 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                         cursor: Arc::clone(&cursor),
                         health: Arc::clone(&health),
                         out: chunk_tx.clone(),
+                        read_previous: target.restart_count > 0,
                     }));
                     followed.insert(name, Followed { task, cursor });
                 }
