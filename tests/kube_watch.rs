@@ -171,8 +171,7 @@ fn watch_counts_every_line_once_through_reconnects_churn_and_restarts() {
     let reconnect = cluster
         .requests()
         .into_iter()
-        .filter(|r| r.is_log() && r.path.contains(X))
-        .last()
+        .rfind(|r| r.is_log() && r.path.contains(X))
         .unwrap();
     assert_eq!(
         reconnect.param("sinceTime"),
