@@ -23,7 +23,7 @@ const RSS_LIMIT_KIB: u64 = 100 * 1024;
 
 fn access_line(at: &str, i: usize) -> String {
     let start = &at[..23];
-    if i % 50 == 0 {
+    if i.is_multiple_of(50) {
         format!(
             r#"{at} [{start}Z] "GET / HTTP/1.1" 200 - "-" 0 1100 3 3 "10.44.0.{}" mTLS_Origin: "-" mTLS_Destination: "-" cert: "-" audit_flag: "true""#,
             i % 7
