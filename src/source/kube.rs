@@ -310,6 +310,7 @@ pub fn target_of(pod: &Pod, container: &str) -> Option<Target> {
             } else {
                 started_ms
             },
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
         }),
         kind,
         restart_count,

@@ -24,6 +24,8 @@ pub struct SourceMeta {
     /// When the container whose log this is started (epoch ms): a log that
     /// begins there covers everything the container ever served.
     pub container_started_ms: Option<i64>,
+    /// The pod's labels (the policy work selects workloads by them).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A run of whole lines from one input.

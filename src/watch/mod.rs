@@ -44,6 +44,9 @@ use snapshot::{RequestTotal, Snapshot, StreamHealth};
 /// verdict can already tell whether each replica's log covers the window.
 const COVERAGE_MARGIN_S: i64 = 3600;
 
+/// How often the state file is saved (and on exit).
+const STATE_EVERY: Duration = Duration::from_secs(30);
+
 /// Everything `watch` is told.
 pub struct WatchConfig {
     pub access: KubeAccess,
@@ -169,7 +172,7 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     let mut peer_refresh = tokio::time::interval(Duration::from_secs(60));
     peer_refresh.tick().await;
     let mut live = live::Live::new(config.live, config.color);
-    let mut ticks: u64 = 0;
+    let mut last_save = tokio::time::Instant::now();
     let deadline = config.duration.map(|d| tokio::time::Instant::now() + d);
     let shutdown = shutdown_signal(deadline);
     tokio::pin!(shutdown);
@@ -262,12 +265,12 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                 }
             },
             _ = ticker.tick() => {
-                ticks += 1;
                 let snap = Arc::new(make_snapshot(&mut worker, &names, &peers, &followed));
                 live.update(&snap);
                 snap_tx.send_replace(Some(Arc::clone(&snap)));
-                if let Some(path) = &config.state && ticks.is_multiple_of(15) {
+                if let Some(path) = &config.state && last_save.elapsed() >= STATE_EVERY {
                     save_state(path, &worker, &names, &followed, &cursors)?;
+                    last_save = tokio::time::Instant::now();
                 }
             }
             _ = peer_refresh.tick() => {
