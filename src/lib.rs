@@ -13,6 +13,7 @@
 //! - [`aggregate`]: counters per destination × source in time buckets.
 //! - [`verdict`]: ready / blocked / insufficient, and the JSON report data.
 //! - [`render`]: report data to bytes (table, JSON).
+//! - [`json_string`], [`time`], [`workload`]: small shared helpers (JSON unescaping, timestamps, Kubernetes names).
 //! - [`pipeline`]: the driver that runs the stages over many chunks on many threads.
 //! - [`watch`]: the long-running driver: follows pods, publishes [`watch::snapshot::Snapshot`]s.
 //! - [`serve`]: the HTTP endpoint of a watch (`/metrics`, `/report`, `/healthz`).
@@ -20,6 +21,7 @@
 pub mod aggregate;
 pub mod envelope;
 pub mod format;
+pub mod json_string;
 pub mod pipeline;
 pub mod render;
 pub mod request;

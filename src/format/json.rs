@@ -159,50 +159,13 @@ fn resolve<'a>(raw: &'a [u8], scratch: &mut Vec<u8>) -> Option<Value<'a>> {
                 return Some(Value::Line(inner));
             }
             let start = scratch.len();
-            unescape(inner, scratch);
+            // serde_json validated the string: a bad escape cannot occur here.
+            let _ = crate::json_string::unescape(inner, scratch);
             Some(Value::Scratch(start, scratch.len()))
         }
         b'n' => None,
         _ => Some(Value::Line(raw)),
     }
-}
-
-/// Decodes a JSON string body that serde_json already validated.
-fn unescape(mut s: &[u8], out: &mut Vec<u8>) {
-    while let Some(i) = memchr::memchr(b'\\', s) {
-        out.extend_from_slice(&s[..i]);
-        let Some(&kind) = s.get(i + 1) else { return };
-        s = &s[i + 2..];
-        let byte = match kind {
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                let mut c = hex4(s).unwrap_or(0xFFFD);
-                s = s.get(4..).unwrap_or_default();
-                if (0xD800..0xDC00).contains(&c)
-                    && s.starts_with(b"\\u")
-                    && let Some(lo @ 0xDC00..=0xDFFF) = hex4(&s[2..])
-                {
-                    c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
-                    s = &s[6..];
-                }
-                let ch = char::from_u32(c).unwrap_or('\u{FFFD}');
-                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
-                continue;
-            }
-            other => other, // `\"`, `\\`, `\/`
-        };
-        out.push(byte);
-    }
-    out.extend_from_slice(s);
-}
-
-fn hex4(s: &[u8]) -> Option<u32> {
-    let digits = std::str::from_utf8(s.get(..4)?).ok()?;
-    u32::from_str_radix(digits, 16).ok()
 }
 
 /// Walks the top-level object, keeping raw values of known keys; returns
@@ -267,7 +230,7 @@ mod tests {
 
     fn decode(s: &str) -> String {
         let mut out = Vec::new();
-        unescape(s.as_bytes(), &mut out);
+        let _ = crate::json_string::unescape(s.as_bytes(), &mut out);
         String::from_utf8(out).unwrap()
     }
 
