@@ -963,7 +963,15 @@ impl Aggregator {
     }
 
     /// Settles attribution that needed whole streams and returns the final aggregate.
+    ///
+    /// Borrows (and so copies the counters): for a long-running watch that
+    /// keeps aggregating. A one-shot report calls [`Aggregator::into_resolved`].
     pub fn resolve(&self) -> Resolved {
+        self.clone().into_resolved()
+    }
+
+    /// [`Aggregator::resolve`], consuming the aggregate instead of copying it.
+    pub fn into_resolved(mut self) -> Resolved {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let mut final_name: Vec<(String, Option<String>)> =
             Vec::with_capacity(self.dest_kind.len());
@@ -1021,8 +1029,7 @@ impl Aggregator {
                 (name, parts.next().map(text))
             })
             .collect();
-        for (&(d, s), cell) in &self.cells {
-            let cell = cell.clone();
+        for ((d, s), cell) in self.cells.drain() {
             let (name, hint) = &final_name[d as usize];
             let dest = destinations
                 .entry(name.clone())
@@ -1047,8 +1054,7 @@ impl Aggregator {
                 }
             }
         }
-        for (&d, f) in &self.folded {
-            let f = f.clone();
+        for (d, f) in self.folded.drain() {
             let (name, _) = &final_name[d as usize];
             let dest = destinations
                 .entry(name.clone())
@@ -1100,7 +1106,7 @@ impl Aggregator {
             .newest_request_ms
             .or_else(|| self.stream_info.iter().filter_map(|s| s.last_ms).max());
         Resolved {
-            input: self.input.clone(),
+            input: std::mem::take(&mut self.input),
             newest_ms,
             destinations: destinations.into_values().collect(),
         }

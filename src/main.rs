@@ -167,7 +167,7 @@ fn report(args: ReportArgs) -> Result<u8> {
             (run.aggregator, run.names, Some(run.peers))
         }
     };
-    let mut report = verdict::report(&aggregator.resolve(), &verdict_config, &names);
+    let mut report = verdict::report(&aggregator.into_resolved(), &verdict_config, &names);
     if let Some(peers) = &peers {
         let lookup = |ip: &str| {
             peers
