@@ -228,6 +228,22 @@ impl InputReader {
         matches!(self.decoded, Decoded::Gzip(_))
     }
 
+    /// Appends up to `limit` bytes to `buf`, fewer only at the end of the input.
+    fn read_up_to(&mut self, limit: u64, buf: &mut Vec<u8>) -> io::Result<usize> {
+        if let Decoded::Plain(c) = &mut self.decoded
+            && c.head_pos == c.head_len
+            && let RawSource::File(file) = &mut c.raw
+        {
+            let result = file.take(limit).read_to_end(buf);
+            match &result {
+                Ok(n) => c.raw_bytes += *n as u64,
+                Err(_) => c.raw_failed = true,
+            }
+            return result;
+        }
+        self.take(limit).read_to_end(buf)
+    }
+
     /// Bytes consumed from the underlying file so far (compressed bytes for gzip).
     pub fn raw_bytes_read(&self) -> u64 {
         self.counted().raw_bytes
@@ -338,11 +354,11 @@ pub fn read_chunks_from(
         } else {
             chunker.chunk_size
         };
-        // `take(..).read_to_end` reads into the spare capacity without zeroing
-        // it first, and only stops short of `room` at the end of the input.
-        let read = (&mut *reader)
-            .take(room as u64)
-            .read_to_end(&mut chunker.data);
+        // `take(..).read_to_end` only stops short of `room` at the end of the
+        // input. Through `File` itself it reads into the spare capacity
+        // without zeroing it first (std implements `read_buf` for files); any
+        // other reader gets its buffer zeroed, which costs as much as a copy.
+        let read = reader.read_up_to(room as u64, &mut chunker.data);
         let raw = reader.raw_bytes_read();
         if raw > reported_raw {
             progress(raw - reported_raw);
