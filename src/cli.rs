@@ -23,12 +23,12 @@ Examples:
   strictly report --log-format-file labs/06/web-api-access-logging-audit.yaml dump.txt
 
   # Straight from the cluster: every replica's istio-proxy log, CI-gate style
-  strictly report -n istioinaction --window 24h -o json
+  strictly report -n istioinaction --since 24h -o json
   strictly report -n istioinaction deploy/web-api deploy/recommendation
   strictly report -A -l app=web-api --context prod
 
 Input: files when given; else the cluster when -A, -l, --context, --kubeconfig or a
-workload (deploy/NAME) is given, or -n with stdin a terminal; else stdin.
+workload (deploy/NAME) is given, or -n with nothing piped in; else stdin.
 
 Exit status: 0 every destination is ready; 1 some destination is blocked or
 has insufficient evidence (or no inbound request was found); 2 usage or input error.";
@@ -151,6 +151,10 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub judge: JudgeArgs,
+
+    /// kubectl-style: judge the last DURATION (the same as --window DURATION).
+    #[arg(long, value_name = "DURATION", conflicts_with = "window")]
+    pub since: Option<String>,
 
     /// End of the window (RFC 3339) [default: the newest timestamp in files; now for the cluster].
     #[arg(long, value_name = "TIME")]

@@ -87,7 +87,13 @@ fn use_color(choice: ColorChoice, tty: bool) -> bool {
 
 /// `strictly report`: validate → read → judge → render.
 fn report(args: ReportArgs) -> Result<u8> {
-    let Judge { window_ms, formats } = judge(&args.judge)?;
+    let Judge {
+        mut window_ms,
+        formats,
+    } = judge(&args.judge)?;
+    if let Some(since) = &args.since {
+        window_ms = duration_flag("--since", since)?;
+    }
     let until_ms = args
         .until
         .as_deref()
@@ -266,6 +272,24 @@ fn watch(args: WatchArgs) -> Result<u8> {
     Ok(strictly::watch::run(config)? as u8)
 }
 
+/// Returns true if and only if stdin is a pipe or a file (something was piped
+/// in). A terminal, `/dev/null` or a closed stdin — what a CI step gets — is not.
+fn stdin_has_data() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::metadata("/dev/stdin")
+            .map(|m| {
+                m.file_type().is_fifo() || m.file_type().is_file() || m.file_type().is_socket()
+            })
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        !io::stdin().is_terminal()
+    }
+}
+
 /// How far before the window a cluster report reads, to see whether each
 /// replica's log reaches back past the window's start (kubelet rotates logs).
 const COVERAGE_MARGIN_S: i64 = 3600;
@@ -292,7 +316,7 @@ fn report_source(args: &ReportArgs) -> Result<ReportSource> {
     let cluster = !workloads.is_empty()
         || (args.files.is_empty()
             && (args.kube.wants_cluster()
-                || (!args.kube.namespaces.is_empty() && io::stdin().is_terminal())));
+                || (!args.kube.namespaces.is_empty() && !stdin_has_data())));
     if cluster {
         return Ok(ReportSource::Cluster(KubeSelection {
             namespaces: args.kube.namespaces.clone(),

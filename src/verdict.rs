@@ -212,7 +212,8 @@ pub fn window(config: &VerdictConfig, newest_ms: Option<i64>) -> Window {
     let end_ms = config
         .until_ms
         .or_else(|| newest_ms.map(|t| (t + 999).div_euclid(1000) * 1000))
-        .unwrap_or(0);
+        // Nothing carried a time: the window ends now, to the second.
+        .unwrap_or_else(|| chrono::Utc::now().timestamp() * 1000);
     Window {
         start_ms: end_ms - config.window_ms,
         end_ms,
