@@ -232,15 +232,34 @@ fn watch_counts_every_line_once_through_reconnects_churn_and_restarts() {
             .pod_ip("10.44.3.4")
             .container(FakeContainer::new("istio-proxy").waiting("PodInitializing")),
     );
-    assert!(wait_until(long, || cluster.requests().iter().any(|r| r.is_log() && r.path.contains(w))));
+    assert!(wait_until(long, || cluster
+        .requests()
+        .iter()
+        .any(|r| r.is_log() && r.path.contains(w))));
     cluster.restart_container(NS, w, "istio-proxy");
-    cluster.append_log(NS, w, "istio-proxy", &[&access_line("2026-11-20T12:00:03.500000000Z", false)]);
+    cluster.append_log(
+        NS,
+        w,
+        "istio-proxy",
+        &[&access_line("2026-11-20T12:00:03.500000000Z", false)],
+    );
     added_web += 1;
     assert!(wait_until(long, || cluster.open_follows(NS, w) == 1));
 
     // Bytes that are not UTF-8 do not end a stream: the next line still counts.
-    cluster.append_log_bytes(NS, X, "istio-proxy", "2026-11-20T12:00:05Z", b"\xff\xfe not utf-8 \x80");
-    cluster.append_log(NS, X, "istio-proxy", &[&access_line("2026-11-20T12:00:06.000000000Z", false)]);
+    cluster.append_log_bytes(
+        NS,
+        X,
+        "istio-proxy",
+        "2026-11-20T12:00:05Z",
+        b"\xff\xfe not utf-8 \x80",
+    );
+    cluster.append_log(
+        NS,
+        X,
+        "istio-proxy",
+        &[&access_line("2026-11-20T12:00:06.000000000Z", false)],
+    );
     added_web += 1;
 
     // The pod watch expires (410): the watcher re-lists, nothing is lost or doubled.
