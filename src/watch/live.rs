@@ -118,3 +118,82 @@ impl Live {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::{AggregateConfig, Aggregator};
+    use crate::envelope::StreamMeta;
+    use crate::request::{Request, Transport};
+    use crate::verdict::{VerdictConfig, report};
+    use crate::watch::snapshot::StreamHealth;
+
+    fn snapshot(plaintext: bool) -> Snapshot {
+        let mut agg = Aggregator::new(AggregateConfig {
+            destination: Some("ns/web".into()),
+            ..Default::default()
+        });
+        let s = agg.stream(0, "in", &StreamMeta::default(), None);
+        let req = Request {
+            inbound: true,
+            time_ms: Some(1_000),
+            transport: if plaintext {
+                Transport::Plaintext { forged_xfcc: false }
+            } else {
+                Transport::Mtls { identity: None }
+            },
+            peer: Some(b"10.0.0.9"),
+            named_destination: None,
+            local_address: None,
+            audited: false,
+            duration_ms: None,
+            caller: None,
+        };
+        agg.record(s, &req, None);
+        let config = VerdictConfig {
+            window_ms: 60_000,
+            until_ms: Some(2_000),
+            min_requests: 1,
+            max_sources: 10,
+        };
+        Snapshot {
+            report: report(&agg.into_resolved(), &config, &["in".into()]),
+            taken_at_ms: 2_000,
+            totals: Vec::new(),
+            health: StreamHealth::default(),
+        }
+    }
+
+    #[test]
+    fn json_lines_only_on_change() {
+        let mut live = Live::new(LiveView::JsonLines, false);
+        let mut out = Vec::new();
+        live.changes(&snapshot(true), &mut out).unwrap();
+        let first: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(first["destination"], "ns/web");
+        assert_eq!(first["from"], serde_json::Value::Null);
+        assert_eq!(first["to"], "blocked");
+        assert!(first["reason"].as_str().unwrap().contains("plaintext"));
+        live.verdicts.insert("ns/web".into(), Verdict::Blocked);
+        let mut again = Vec::new();
+        live.changes(&snapshot(true), &mut again).unwrap();
+        assert!(again.is_empty(), "no change, no line");
+    }
+
+    #[test]
+    fn table_redraws_in_place_with_a_status_line() {
+        let mut live = Live::new(LiveView::Table, false);
+        let mut out = Vec::new();
+        live.redraw(&snapshot(true), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("\x1b[H\x1b[2J"), "{text:?}");
+        assert!(
+            text.contains("ns/web") && text.contains("← 10.0.0.9"),
+            "{text}"
+        );
+        assert!(
+            text.contains("streams open") && text.contains("lines/s"),
+            "{text}"
+        );
+    }
+}
