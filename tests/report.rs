@@ -494,6 +494,28 @@ fn hostile_bytes_are_counted_not_fatal() {
     let first = &good[..good.iter().position(|&b| b == b'\n').unwrap()];
     let at = first.windows(6).position(|w| w == b"GET / ").unwrap() + 5;
     input.extend_from_slice(&[&first[..at], b"\xff\xfe", &first[at..]].concat());
+    // Read from a file, the hostile input gives the same report as from stdin.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hostile.log");
+    std::fs::write(&file, &input).unwrap();
+    let out = strictly()
+        .args([
+            "report",
+            "-o",
+            "json",
+            "--until",
+            "2026-11-20T12:00:00Z",
+            "--window",
+            "30m",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let from_file: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file_example = from_file["input"]["malformed_examples"][0]
+        .as_str()
+        .unwrap();
+    assert!(file_example.contains("hostile.log:19: "), "{file_example}");
     let out = strictly()
         .args([
             "report",
@@ -524,6 +546,8 @@ fn hostile_bytes_are_counted_not_fatal() {
         "{example}"
     );
     assert!(example.len() < 400, "examples are cut short");
+    assert_eq!(r["destinations"], from_file["destinations"]);
+    assert_eq!(r["input"]["lines"], from_file["input"]["lines"]);
 }
 
 #[test]
