@@ -11,15 +11,24 @@
 //! Names are interned once; the per-request path hashes borrowed bytes and
 //! allocates only when it meets a new destination, source, second or hour.
 
+mod cell;
+mod names;
+mod sketch;
+
 use std::collections::BTreeMap;
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
-
 use hdrhistogram::Histogram;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::{Deserialize, Serialize};
 
+pub use cell::{Cell, Counts, Window};
+pub use sketch::Sketch;
+
+use cell::{UNTIMED, max_opt, min_opt};
+use names::{Interner, OneOf};
+
 use crate::envelope::StreamMeta;
-use crate::request::{KnownCaller, NamedDestination, Request, Transport};
+use crate::request::{NamedDestination, Request, Transport};
 use crate::source::SourceMeta;
 use crate::workload::workload_of_pod;
 
@@ -27,8 +36,6 @@ use crate::workload::workload_of_pod;
 pub const MALFORMED_EXAMPLES: usize = 5;
 /// How much of a malformed line an example keeps.
 const EXAMPLE_BYTES: usize = 240;
-/// Bucket key for requests with no timestamp at all: always inside the window.
-const UNTIMED: i64 = i64::MIN;
 
 /// What the CLI decides before reading.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -42,120 +49,6 @@ pub struct AggregateConfig {
     /// Source rows kept per destination while reading (0: no bound). Past it,
     /// the lighter half is folded into one row with exact totals.
     pub max_sources: usize,
-}
-
-/// A half-open time window `(start, end]`, epoch ms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Window {
-    pub start_ms: i64,
-    pub end_ms: i64,
-}
-
-impl Window {
-    /// Returns true if and only if `t` lies in `(start, end]`.
-    pub fn contains(&self, t: i64) -> bool {
-        t > self.start_ms && t <= self.end_ms
-    }
-}
-
-/// One second of one destination × source: compact, since there are many.
-///
-/// Times are stored as offsets `1..=1000` ms into the bucket's second
-/// (`0` = none), which keeps a bucket at 28 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Bucket {
-    mtls: u32,
-    plaintext: u32,
-    audited: u32,
-    xfcc_forged: u32,
-    first: u16,
-    last: u16,
-    last_plaintext: u16,
-}
-
-impl Bucket {
-    fn record(&mut self, req: &Request<'_>, off: u16) {
-        match req.transport {
-            Transport::Mtls { .. } => self.mtls += 1,
-            Transport::Plaintext { forged_xfcc } => {
-                self.plaintext += 1;
-                self.xfcc_forged += forged_xfcc as u32;
-                self.last_plaintext = self.last_plaintext.max(off);
-            }
-        }
-        self.audited += req.audited as u32;
-        if self.first == 0 || off < self.first {
-            self.first = off;
-        }
-        self.last = self.last.max(off);
-    }
-
-    fn add(&mut self, o: &Bucket) {
-        self.mtls += o.mtls;
-        self.plaintext += o.plaintext;
-        self.audited += o.audited;
-        self.xfcc_forged += o.xfcc_forged;
-        if self.first == 0 || (o.first != 0 && o.first < self.first) {
-            self.first = o.first;
-        }
-        self.last = self.last.max(o.last);
-        self.last_plaintext = self.last_plaintext.max(o.last_plaintext);
-    }
-
-    /// Widens into [`Counts`]; `second` is the bucket key.
-    fn counts(&self, second: i64) -> Counts {
-        let at =
-            |off: u16| (off != 0 && second != UNTIMED).then(|| (second - 1) * 1000 + off as i64);
-        Counts {
-            mtls: self.mtls as u64,
-            plaintext: self.plaintext as u64,
-            audited: self.audited as u64,
-            xfcc_forged: self.xfcc_forged as u64,
-            first_ms: at(self.first),
-            last_ms: at(self.last),
-            last_plaintext_ms: at(self.last_plaintext),
-        }
-    }
-}
-
-/// Counters of any sum of buckets.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub mtls: u64,
-    pub plaintext: u64,
-    pub audited: u64,
-    pub xfcc_forged: u64,
-    /// Earliest and latest request time summed in, epoch ms.
-    pub first_ms: Option<i64>,
-    pub last_ms: Option<i64>,
-    pub last_plaintext_ms: Option<i64>,
-}
-
-impl Counts {
-    pub fn requests(&self) -> u64 {
-        self.mtls + self.plaintext
-    }
-
-    pub fn add(&mut self, o: &Counts) {
-        self.mtls += o.mtls;
-        self.plaintext += o.plaintext;
-        self.audited += o.audited;
-        self.xfcc_forged += o.xfcc_forged;
-        self.first_ms = min_opt(self.first_ms, o.first_ms);
-        self.last_ms = max_opt(self.last_ms, o.last_ms);
-        self.last_plaintext_ms = max_opt(self.last_plaintext_ms, o.last_plaintext_ms);
-    }
-}
-
-fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    a.max(b)
 }
 
 /// Input-level counters (spec §5 `input`).
@@ -182,130 +75,6 @@ pub struct MalformedExample {
     pub input: u32,
     pub line: u64,
     pub text: String,
-}
-
-/// Maps names to dense ids; released ids are reused, so memory follows live names only.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct Interner {
-    ids: HashMap<Box<[u8]>, u32>,
-    names: Vec<Box<[u8]>>,
-    free: Vec<u32>,
-}
-
-impl Interner {
-    fn intern(&mut self, key: &[u8]) -> u32 {
-        if let Some(&id) = self.ids.get(key) {
-            return id;
-        }
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.names[id as usize] = key.into();
-                id
-            }
-            None => {
-                self.names.push(key.into());
-                (self.names.len() - 1) as u32
-            }
-        };
-        self.ids.insert(key.into(), id);
-        id
-    }
-
-    fn name(&self, id: u32) -> &[u8] {
-        &self.names[id as usize]
-    }
-
-    /// Forgets a name; its id will be handed out again.
-    fn release(&mut self, id: u32) {
-        let name = std::mem::take(&mut self.names[id as usize]);
-        self.ids.remove(&name);
-        self.free.push(id);
-    }
-
-    /// Live ids and names.
-    fn live(&self) -> impl Iterator<Item = (u32, &[u8])> {
-        let free: HashSet<u32> = self.free.iter().copied().collect();
-        self.names
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| !free.contains(&(*i as u32)))
-            .map(|(i, n)| (i as u32, &n[..]))
-    }
-}
-
-/// A HyperLogLog sketch (2^10 registers, ~3% error): how many distinct
-/// sources were folded, in constant memory and independent of order.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Sketch {
-    registers: Box<[u8]>,
-}
-
-impl Default for Sketch {
-    fn default() -> Self {
-        Sketch {
-            registers: vec![0; 1024].into(),
-        }
-    }
-}
-
-impl Sketch {
-    fn insert(&mut self, item: &[u8]) {
-        use std::hash::{Hash, Hasher};
-        // SipHash with fixed keys: the same estimate on every run and thread.
-        let mut h = std::hash::DefaultHasher::new();
-        item.hash(&mut h);
-        let x = h.finish();
-        let index = (x >> 54) as usize;
-        let rank = ((x << 10) | (1 << 9)).leading_zeros() as u8 + 1;
-        self.registers[index] = self.registers[index].max(rank);
-    }
-
-    fn merge(&mut self, o: &Sketch) {
-        for (a, b) in self.registers.iter_mut().zip(o.registers.iter()) {
-            *a = (*a).max(*b);
-        }
-    }
-
-    /// The estimated number of distinct items inserted.
-    pub fn estimate(&self) -> u64 {
-        let m = 1024.0f64;
-        let sum: f64 = self.registers.iter().map(|&r| 2f64.powi(-(r as i32))).sum();
-        let raw = 0.7213 / (1.0 + 1.079 / m) * m * m / sum;
-        let zeros = self.registers.iter().filter(|&&r| r == 0).count();
-        let est = if raw <= 2.5 * m && zeros > 0 {
-            m * (m / zeros as f64).ln()
-        } else {
-            raw
-        };
-        est.round() as u64
-    }
-}
-
-/// Remembers at most one value, and whether more than one was seen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-enum OneOf {
-    #[default]
-    None,
-    One(u32),
-    Many,
-}
-
-impl OneOf {
-    fn note(&mut self, v: u32) {
-        *self = match *self {
-            OneOf::None => OneOf::One(v),
-            OneOf::One(x) if x == v => OneOf::One(x),
-            _ => OneOf::Many,
-        }
-    }
-
-    fn merge(&mut self, other: OneOf, map: impl Fn(u32) -> u32) {
-        match other {
-            OneOf::None => {}
-            OneOf::One(v) => self.note(map(v)),
-            OneOf::Many => *self = OneOf::Many,
-        }
-    }
 }
 
 /// One stream: a pod's log, or a whole metadata-less input.
@@ -343,48 +112,6 @@ enum DestKind {
     PendingNamespace(u32),
 }
 
-/// The buckets of one destination × source (or of a folded group of sources).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Cell {
-    buckets: BTreeMap<i64, Bucket>,
-    #[serde(with = "histograms")]
-    durations: BTreeMap<i64, Histogram<u32>>,
-    /// The newest plaintext request filtered out before a known window.
-    last_plaintext_before: Option<i64>,
-    /// Requests recorded since the start, pruned or not (Prometheus counters).
-    pub total_mtls: u64,
-    pub total_plaintext: u64,
-    /// A well-known caller seen from this source (by User-Agent).
-    pub caller: Option<KnownCaller>,
-}
-
-impl Cell {
-    fn requests(&self) -> u64 {
-        self.buckets
-            .values()
-            .map(|b| b.mtls as u64 + b.plaintext as u64)
-            .sum()
-    }
-
-    fn merge(&mut self, other: Cell) {
-        self.last_plaintext_before =
-            max_opt(self.last_plaintext_before, other.last_plaintext_before);
-        for (s, c) in other.buckets {
-            self.buckets.entry(s).or_default().add(&c);
-        }
-        for (h, hist) in other.durations {
-            match self.durations.get_mut(&h) {
-                Some(mine) => {
-                    let _ = mine.add(&hist);
-                }
-                None => {
-                    self.durations.insert(h, hist);
-                }
-            }
-        }
-    }
-}
-
 /// Per-thread (or merged) aggregate of everything read.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Aggregator {
@@ -412,48 +139,6 @@ pub struct Aggregator {
     named_cache: HashMap<Box<[u8]>, Option<(u32, u32)>>,
     #[serde(skip)]
     scratch: Vec<u8>,
-}
-
-/// Histograms as (value, count) pairs: hdrhistogram's own format is not serde.
-mod histograms {
-    use std::collections::BTreeMap;
-
-    use hdrhistogram::Histogram;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    type Recorded = Vec<(u64, u64)>;
-
-    pub fn serialize<S: Serializer>(
-        map: &BTreeMap<i64, Histogram<u32>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let plain: BTreeMap<i64, Recorded> = map
-            .iter()
-            .map(|(k, h)| {
-                let recorded = h
-                    .iter_recorded()
-                    .map(|v| (v.value_iterated_to(), v.count_at_value() as u64));
-                (*k, recorded.collect())
-            })
-            .collect();
-        plain.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<i64, Histogram<u32>>, D::Error> {
-        let plain = BTreeMap::<i64, Recorded>::deserialize(d)?;
-        plain
-            .into_iter()
-            .map(|(k, recorded)| {
-                let mut h = Histogram::<u32>::new(2).map_err(serde::de::Error::custom)?;
-                for (value, count) in recorded {
-                    h.saturating_record_n(value, count.min(u32::MAX as u64) as u32);
-                }
-                Ok((k, h))
-            })
-            .collect()
-    }
 }
 
 /// Sources folded into one row: exact totals, estimated distinct count.
@@ -1157,54 +842,6 @@ pub struct ResolvedSource {
     pub source: String,
     pub peer: Option<String>,
     pub cell: Cell,
-}
-
-impl Cell {
-    /// Sums the buckets inside `window` (untimed requests always count).
-    pub fn counts_in(&self, window: &Window) -> Counts {
-        let mut total = Counts::default();
-        if let Some(b) = self.buckets.get(&UNTIMED) {
-            total.add(&b.counts(UNTIMED));
-        }
-        // Bucket s holds (s-1 s, s s]: it meets (start, end] when s > start and s-1 < end.
-        let lo = window.start_ms.div_euclid(1000) + 1;
-        let hi = (window.end_ms - 1).div_euclid(1000) + 1;
-        if lo <= hi {
-            for (&s, b) in self.buckets.range(lo..=hi) {
-                total.add(&b.counts(s));
-            }
-        }
-        total
-    }
-
-    /// The newest plaintext request at or before `end`, inside the window or not.
-    pub fn last_plaintext_until(&self, end_ms: i64) -> Option<i64> {
-        // Newest bucket first: the first one with plaintext answers (untimed last).
-        let last_second = (end_ms - 1).div_euclid(1000) + 1;
-        let in_buckets = self
-            .buckets
-            .range(..=last_second)
-            .rev()
-            .filter_map(|(&s, b)| b.counts(s).last_plaintext_ms)
-            .find(|&t| t <= end_ms);
-        max_opt(in_buckets, self.last_plaintext_before)
-    }
-
-    /// Request durations in the hours that meet the window.
-    pub fn durations_in(&self, window: &Window) -> Option<Histogram<u32>> {
-        let lo = window.start_ms.div_euclid(3_600_000);
-        let hi = window.end_ms.div_euclid(3_600_000);
-        let mut out: Option<Histogram<u32>> = None;
-        for (_, h) in self.durations.range(lo..=hi) {
-            match &mut out {
-                Some(o) => {
-                    let _ = o.add(h);
-                }
-                None => out = Some(h.clone()),
-            }
-        }
-        out
-    }
 }
 
 #[cfg(test)]
