@@ -88,7 +88,7 @@ pub struct KubeArgs {
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Log requests in flight at once (like stern's).
+    /// Log reads in flight at once for `report` (like stern's); `watch` follows every selected container.
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub max_log_requests: usize,
 }
