@@ -63,8 +63,6 @@ pub struct InputCounts {
     pub skipped: u64,
     /// Lines that look like access entries but match no format.
     pub malformed: u64,
-    /// Inbound requests outside the window, counted while reading (`--until`).
-    pub outside_window: u64,
     /// The first few malformed lines, ordered by (input, line).
     pub malformed_examples: Vec<MalformedExample>,
 }
@@ -346,17 +344,15 @@ impl Aggregator {
         if let (Some(w), Some(t)) = (self.config.known_window, t)
             && !w.contains(t)
         {
-            {
-                self.input.outside_window += 1;
-                // Before the window it still says when plaintext was last seen.
-                if t <= w.end_ms && req.is_plaintext() {
-                    let dest = self.destination(stream, req);
-                    let source = self.source(req);
-                    let cell = self.cell(dest, source);
-                    cell.last_plaintext_before = max_opt(cell.last_plaintext_before, Some(t));
-                }
-                return;
+            // Outside the window (the report counts it as requests minus those
+            // in the window); before it, it still says when plaintext was last seen.
+            if t <= w.end_ms && req.is_plaintext() {
+                let dest = self.destination(stream, req);
+                let source = self.source(req);
+                let cell = self.cell(dest, source);
+                cell.last_plaintext_before = max_opt(cell.last_plaintext_before, Some(t));
             }
+            return;
         }
         let dest = self.destination(stream, req);
         let source = self.source(req);
@@ -571,7 +567,6 @@ impl Aggregator {
         self.input.outbound += input.outbound;
         self.input.skipped += input.skipped;
         self.input.malformed += input.malformed;
-        self.input.outside_window += input.outside_window;
         let ex = &mut self.input.malformed_examples;
         ex.extend(input.malformed_examples);
         ex.sort();
