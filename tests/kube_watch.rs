@@ -348,7 +348,7 @@ fn state_file_resumes_without_counting_twice() {
     let state_arg = state.to_str().unwrap();
     let first = spawn_watch(
         &kubeconfig,
-        &["--exit-after", "2s", "--state", state_arg, "-o", "json"],
+        &["--exit-after", "3s", "--state", state_arg, "-o", "json"],
     );
     let (code, lines, stderr) = finish(first);
     assert_eq!(code, Some(1), "{stderr}");
@@ -367,7 +367,7 @@ fn state_file_resumes_without_counting_twice() {
     );
     let second = spawn_watch(
         &kubeconfig,
-        &["--exit-after", "2s", "--state", state_arg, "-o", "json"],
+        &["--exit-after", "3s", "--state", state_arg, "-o", "json"],
     );
     let (code, lines, stderr) = finish(second);
     assert_eq!(code, Some(1), "{stderr}");
