@@ -53,7 +53,7 @@ fn items(producer: usize) -> Vec<Item> {
                 1_795_089_600_000 + n as i64 * 86,
                 n % 8,
                 (n / 8) % 4,
-                n % 97 == 0,
+                n.is_multiple_of(97),
             )
         })
         .collect()
@@ -125,7 +125,8 @@ fn shared_dashmap() -> (f64, u64) {
         }
     }
     let inputs: Vec<Vec<Item>> = (0..PRODUCERS).map(items).collect();
-    let map: Arc<DashMap<(Box<[u8]>, Box<[u8]>), Cell>> = Arc::new(DashMap::new());
+    type Shared = DashMap<(Box<[u8]>, Box<[u8]>), Cell>;
+    let map: Arc<Shared> = Arc::new(DashMap::new());
     let start = Instant::now();
     std::thread::scope(|scope| {
         for input in &inputs {
