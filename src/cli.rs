@@ -7,6 +7,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use strictly::envelope::InputKind;
 use strictly::render::OutputKind;
 
+const TOP_EXAMPLES: &str = "\
+Examples:
+  kubectl logs -n istioinaction deploy/web-api -c istio-proxy | strictly report
+  strictly report -n istioinaction --since 24h          # every replica, from the cluster
+  strictly watch -n istioinaction --listen 127.0.0.1:9090
+
+See `strictly report --help` and `strictly watch --help`.";
+
 const REPORT_EXAMPLES: &str = "\
 Examples:
   # One pod's log, straight from kubectl
@@ -37,7 +45,7 @@ has insufficient evidence (or no inbound request was found); 2 usage or input er
 /// istio-proxy access logs and answers per workload: ready, blocked (with the
 /// plaintext callers), or insufficient evidence.
 #[derive(Debug, Parser)]
-#[command(name = "strictly", version, propagate_version = true)]
+#[command(name = "strictly", version, propagate_version = true, after_help = TOP_EXAMPLES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
