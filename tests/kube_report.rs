@@ -35,23 +35,20 @@ fn destination<'a>(r: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {name} in {r:#}"))
 }
 
-fn cluster_report(cluster: &FakeCluster, dir: &Path, extra: &[&str]) -> std::process::Output {
-    let kubeconfig = cluster.kubeconfig(dir);
+/// `strictly report -o json --until UNTIL --window WINDOW ARGS…` (files, or `--kubeconfig K`).
+fn report_until(window: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
     strictly()
-        .args([
-            "report",
-            "-o",
-            "json",
-            "--until",
-            UNTIL,
-            "--window",
-            "2h",
-            "--kubeconfig",
-        ])
-        .arg(&kubeconfig)
-        .args(extra)
+        .args(["report", "-o", "json", "--until", UNTIL, "--window", window])
+        .args(args)
         .output()
         .unwrap()
+}
+
+fn cluster_report(cluster: &FakeCluster, dir: &Path, extra: &[&str]) -> std::process::Output {
+    let kubeconfig = cluster.kubeconfig(dir);
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--kubeconfig".as_ref(), kubeconfig.as_os_str()];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    report_until("2h", &args)
 }
 
 /// The scenario's istio-proxy logs as `kubectl logs --prefix --timestamps` would print them.
@@ -174,21 +171,10 @@ fn cluster_report_reads_every_replica_and_agrees_with_the_same_lines_in_a_file()
         "ready"
     );
     let thirty = |extra: &[&std::ffi::OsStr]| {
-        strictly()
-            .args([
-                "report",
-                "-o",
-                "json",
-                "--until",
-                UNTIL,
-                "--window",
-                "30m",
-                "-n",
-                "istioinaction",
-            ])
-            .args(extra)
-            .output()
-            .unwrap()
+        report_until(
+            "30m",
+            &[&["-n".as_ref(), "istioinaction".as_ref()], extra].concat(),
+        )
     };
     let kubeconfig = cluster.kubeconfig(dir.path());
     let c = json(&thirty(&["--kubeconfig".as_ref(), kubeconfig.as_os_str()]));

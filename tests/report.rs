@@ -35,6 +35,18 @@ fn report_json(args: &[&str]) -> (i32, Value) {
     (out.status.code().expect("exit code"), json)
 }
 
+/// `report_json` over `path` with the window `(12:00 - window, 12:00]` on 2026-11-20, plus `extra`.
+fn report_until_noon(path: &Path, window: &str, extra: &[&str]) -> (i32, Value) {
+    let base = [
+        path.to_str().unwrap(),
+        "--until",
+        "2026-11-20T12:00:00Z",
+        "--window",
+        window,
+    ];
+    report_json(&[&base[..], extra].concat())
+}
+
 fn destination<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["destinations"]
         .as_array()
@@ -73,13 +85,7 @@ fn the_labs_two_sample_lines_make_web_api_blocked() {
 #[test]
 fn window_is_half_open_with_until() {
     let path = fixture("cases/window-edges.log");
-    let (code, r) = report_json(&[
-        path.to_str().unwrap(),
-        "--until",
-        "2026-11-20T12:00:00Z",
-        "--window",
-        "1h",
-    ]);
+    let (code, r) = report_until_noon(&path, "1h", &[]);
     assert_eq!(r["window"]["start"], "2026-11-20T11:00:00Z");
     assert_eq!(r["window"]["end"], "2026-11-20T12:00:00Z");
     assert_eq!(r["window"]["seconds"], 3600);
@@ -111,16 +117,7 @@ fn window_ends_at_the_newest_timestamp_without_until() {
 #[test]
 fn min_requests_makes_a_clean_destination_insufficient() {
     let path = fixture("cases/window-edges.log");
-    let args = [
-        path.to_str().unwrap(),
-        "--until",
-        "2026-11-20T12:00:00Z",
-        "--window",
-        "1h",
-        "--min-requests",
-        "12",
-    ];
-    let (code, r) = report_json(&args);
+    let (code, r) = report_until_noon(&path, "1h", &["--min-requests", "12"]);
     let d = destination(&r, "istioinaction/web-api");
     assert_eq!(d["verdict"], "insufficient");
     assert!(
@@ -135,13 +132,7 @@ fn min_requests_makes_a_clean_destination_insufficient() {
 fn coverage_that_starts_inside_the_window_is_insufficient() {
     // 15 mTLS requests from 11:30 to 11:58: plenty, but a 1h window starts at 11:00.
     let path = fixture("cases/late-start.log");
-    let (code, r) = report_json(&[
-        path.to_str().unwrap(),
-        "--until",
-        "2026-11-20T12:00:00Z",
-        "--window",
-        "1h",
-    ]);
+    let (code, r) = report_until_noon(&path, "1h", &[]);
     let d = destination(&r, "istioinaction/web-api");
     assert_eq!(d["verdict"], "insufficient");
     assert_eq!(d["mtls"], 15);
@@ -154,13 +145,7 @@ fn coverage_that_starts_inside_the_window_is_insufficient() {
     );
     assert_eq!(code, 1);
     // A 30m window is covered.
-    let (code, r) = report_json(&[
-        path.to_str().unwrap(),
-        "--until",
-        "2026-11-20T12:00:00Z",
-        "--window",
-        "30m",
-    ]);
+    let (code, r) = report_until_noon(&path, "30m", &[]);
     assert_eq!(destination(&r, "istioinaction/web-api")["verdict"], "ready");
     assert_eq!(code, 0);
 }
@@ -215,16 +200,7 @@ fn check_prefix_report(r: &Value, catalog: &str) {
 #[test]
 fn kubectl_prefix_and_timestamps_attribute_per_pod() {
     let path = fixture("cases/prefix-timestamps.log");
-    let args = [
-        path.to_str().unwrap(),
-        "--until",
-        "2026-11-20T12:00:00Z",
-        "--window",
-        "2h",
-        "-n",
-        "istioinaction",
-    ];
-    let (code, r) = report_json(&args);
+    let (code, r) = report_until_noon(&path, "2h", &["-n", "istioinaction"]);
     check_prefix_report(&r, "istioinaction/catalog");
     let examples = r["input"]["malformed_examples"][0].as_str().unwrap();
     assert!(examples.contains("prefix-timestamps.log:"), "{examples}");
@@ -234,13 +210,7 @@ fn kubectl_prefix_and_timestamps_attribute_per_pod() {
 #[test]
 fn prefix_without_namespace_learns_it_from_the_pods_own_mtls_lines() {
     let path = fixture("cases/prefix-timestamps.log");
-    let (_, r) = report_json(&[
-        path.to_str().unwrap(),
-        "--until",
-        "2026-11-20T12:00:00Z",
-        "--window",
-        "2h",
-    ]);
+    let (_, r) = report_until_noon(&path, "2h", &[]);
     check_prefix_report(&r, "unknown/catalog");
     assert!(
         destination(&r, "unknown/catalog")["hint"]
@@ -253,16 +223,7 @@ fn prefix_without_namespace_learns_it_from_the_pods_own_mtls_lines() {
 #[test]
 fn stern_output_reads_like_kubectl_prefix() {
     let path = fixture("cases/stern-timestamps.log");
-    let args = [
-        path.to_str().unwrap(),
-        "--until",
-        "2026-11-20T12:00:00Z",
-        "--window",
-        "2h",
-        "-n",
-        "istioinaction",
-    ];
-    let (_, r) = report_json(&args);
+    let (_, r) = report_until_noon(&path, "2h", &["-n", "istioinaction"]);
     check_prefix_report(&r, "istioinaction/catalog");
 }
 
