@@ -119,11 +119,11 @@ pub struct JudgeArgs {
     pub output: Option<OutputKind>,
 
     /// Length of the window judged (e.g. 24h, 30m, 7d, 1h30m).
-    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    #[arg(long, default_value = "24h", value_name = "DURATION", allow_hyphen_values = true)]
     pub window: String,
 
     /// mTLS requests a destination needs in the window to be judged ready.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = at_least_one)]
     pub min_requests: u64,
 
     /// Attribute lines that name no workload to this destination.
@@ -161,7 +161,7 @@ pub struct ReportArgs {
     pub judge: JudgeArgs,
 
     /// kubectl-style: judge the last DURATION (the same as --window DURATION).
-    #[arg(long, value_name = "DURATION", conflicts_with = "window")]
+    #[arg(long, value_name = "DURATION", conflicts_with = "window", allow_hyphen_values = true)]
     pub since: Option<String>,
 
     /// End of the window (RFC 3339) [default: the newest timestamp in files; now for the cluster].
@@ -233,4 +233,13 @@ pub struct WatchArgs {
     /// Stop by itself after this long, as on SIGTERM.
     #[arg(long, value_name = "DURATION")]
     pub exit_after: Option<String>,
+}
+
+/// `--min-requests`: zero evidence is never enough to call a workload ready.
+fn at_least_one(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("must be at least 1: zero mTLS requests prove nothing".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
 }

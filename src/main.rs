@@ -27,7 +27,10 @@ use strictly::{format, time};
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -36,6 +39,34 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// `--help` and `--version` print as clap writes them; a usage error is one
+/// line in strictly's words (clap's own adds usage and tips, some of them wrong
+/// for us, such as `-- -1h` for a negative duration), exit 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(EXIT_ERROR)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    let first = first.trim().strip_prefix("error: ").unwrap_or(first.trim());
+    let _ = writeln!(io::stderr(), "strictly: error: {first} (see --help)");
+    ExitCode::from(EXIT_ERROR)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -59,7 +90,7 @@ struct Judge {
 }
 
 fn judge(args: &JudgeArgs) -> Result<Judge> {
-    let window_ms = duration_flag("--window", &args.window)?;
+    let window_ms = time::parse_window_ms(&args.window).map_err(|e| anyhow::anyhow!("--window: {e}"))?;
     if let Some(d) = &args.destination {
         let valid = d
             .split_once('/')
@@ -70,6 +101,17 @@ fn judge(args: &JudgeArgs) -> Result<Judge> {
     }
     let formats = format::load(args.log_format.as_deref(), args.log_format_file.as_deref())?;
     Ok(Judge { window_ms, formats })
+}
+
+/// `--until`: an RFC 3339 time from 1970 to 9999.
+fn parse_until(u: &str) -> Result<i64> {
+    let ms = time::parse_rfc3339_ms(u.as_bytes()).with_context(|| {
+        format!("--until: {u:?} is not an RFC 3339 time between 1970 and 9999 (e.g. 2026-11-20T12:00:00Z)")
+    })?;
+    if ms < 0 {
+        bail!("--until: {u:?} is before 1970");
+    }
+    Ok(ms)
 }
 
 fn duration_flag(flag: &str, text: &str) -> Result<i64> {
@@ -92,16 +134,12 @@ fn report(args: ReportArgs) -> Result<u8> {
         formats,
     } = judge(&args.judge)?;
     if let Some(since) = &args.since {
-        window_ms = duration_flag("--since", since)?;
+        window_ms = time::parse_window_ms(since).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
     }
     let until_ms = args
         .until
         .as_deref()
-        .map(|u| {
-            time::parse_rfc3339_ms(u.as_bytes()).with_context(|| {
-                format!("--until: {u:?} is not an RFC 3339 time (e.g. 2026-11-20T12:00:00Z)")
-            })
-        })
+        .map(|u| parse_until(u))
         .transpose()?;
     if args.threads == Some(0) {
         bail!("--threads: must be at least 1");
