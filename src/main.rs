@@ -139,7 +139,7 @@ fn report(args: ReportArgs) -> Result<u8> {
     let until_ms = args
         .until
         .as_deref()
-        .map(|u| parse_until(u))
+        .map(parse_until)
         .transpose()?;
     if args.threads == Some(0) {
         bail!("--threads: must be at least 1");
@@ -154,6 +154,7 @@ fn report(args: ReportArgs) -> Result<u8> {
             end_ms: end,
         }),
         max_sources: ingest_bound(args.judge.max_sources),
+        latest_plausible_ms: Some(latest_plausible_ms()),
     };
     let mut pipeline = PipelineConfig {
         input_kind: args.input,
@@ -235,6 +236,12 @@ fn report(args: ReportArgs) -> Result<u8> {
     Ok(verdict::exit_code(&report) as u8)
 }
 
+/// Entries dated more than a day after now are corrupt, not evidence: one
+/// line dated 2096 must not move the window (issue 7 item 3).
+fn latest_plausible_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis() + 86_400_000
+}
+
 /// Source cells kept per destination while reading: generous above the rows
 /// shown, so the rows shown are the true heaviest unless a destination has
 /// thousands of callers; memory stays bounded by it either way.
@@ -285,6 +292,7 @@ fn watch(args: WatchArgs) -> Result<u8> {
             destination: args.judge.destination.clone(),
             known_window: None,
             max_sources: ingest_bound(args.judge.max_sources),
+        latest_plausible_ms: Some(latest_plausible_ms()),
         },
         window_ms,
         since_ms,

@@ -195,6 +195,10 @@ impl Worker {
             Parsed::Malformed => aggregator.malformed(input, line_no, line),
             Parsed::Access { entry, format } => {
                 let req = classify(&entry, &formats[format]);
+                if aggregator.check_times(&req, env.timestamp_ms).is_err() {
+                    aggregator.malformed(input, line_no, line);
+                    return;
+                }
                 let stream = match (meta.pod, req.local_address) {
                     (None, Some(local)) => substream_of(aggregator, last_substream, stream, local),
                     _ => stream,
@@ -203,9 +207,7 @@ impl Worker {
                     aggregator.record(stream, &req, env.timestamp_ms);
                 } else {
                     aggregator.input.outbound += 1;
-                    if let Some(t) = req.time_ms.or(env.timestamp_ms) {
-                        aggregator.observe_request(stream, t);
-                    }
+                    aggregator.observe_entry(stream, &req, env.timestamp_ms);
                 }
             }
         }

@@ -41,7 +41,9 @@ pub struct Request<'a> {
 }
 
 /// Callers operators meet in plaintext and recognise by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum KnownCaller {
     KubeProbe,
     Prometheus,

@@ -61,6 +61,7 @@ fn source_row<'a>(
             max: h.max(),
         }),
         folded_sources: None,
+        folded_estimated: None,
         caller: None,
         peer_pod: None,
         peer_workload: None,
@@ -111,6 +112,9 @@ pub struct Report {
     pub min_requests: u64,
     pub input: InputReport,
     pub destinations: Vec<DestinationReport>,
+    /// What would make the evidence better: attribute unattributed lines,
+    /// widen the window, name folded callers, fix a format (spec §5).
+    pub hints: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -162,7 +166,11 @@ pub struct CoverageReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct StreamShort {
     pub stream: String,
+    /// The stream's first and last write times.
     pub start: Option<String>,
+    pub end: Option<String>,
+    #[serde(skip)]
+    pub end_ms: Option<i64>,
     /// How much of the window its logs cover, seconds.
     pub covered_seconds: i64,
     /// Why its log could not be read.
@@ -194,9 +202,13 @@ pub struct SourceReport {
     /// A well-known caller recognised by its User-Agent (kube-probe, Prometheus, load-balancer health checks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caller: Option<String>,
-    /// On the `other` row: how many sources it holds (estimated when folded while reading).
+    /// On the `other` row: how many distinct sources with requests in the
+    /// window it holds (estimated when sources were folded while reading).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub folded_sources: Option<u64>,
+    /// On the `other` row: true when `folded_sources` is an estimate (HyperLogLog, ~3%, hour-granular at the window's edges).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded_estimated: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -223,10 +235,14 @@ pub fn window(config: &VerdictConfig, newest_ms: Option<i64>) -> Window {
 /// Builds the report; `inputs` names the inputs for malformed-line examples.
 pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) -> Report {
     let window = window(config, resolved.newest_ms);
+    let mut hints = Vec::new();
     let mut destinations: Vec<DestinationReport> = resolved
         .destinations
         .iter()
-        .map(|d| judge(d, &window, config.min_requests, config.max_sources))
+        .map(|d| {
+            let unattributed = unattributed_plaintext(resolved, d, &window, inputs);
+            judge(d, &window, config, unattributed, &mut hints, resolved.source_bound)
+        })
         .collect();
     destinations.sort_by(|a, b| (a.verdict, &a.destination).cmp(&(b.verdict, &b.destination)));
     let in_window: u64 = destinations.iter().map(|d| d.requests).sum();
@@ -255,16 +271,47 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
                 .collect(),
         },
         destinations,
+        hints,
     }
+}
+
+/// Plaintext in the window that no rule could attribute, from the inputs
+/// that also carried `dest`: `dest` may have received it (spec §3 rule 5).
+/// Returns the count and the inputs it came from.
+fn unattributed_plaintext(
+    resolved: &Resolved,
+    dest: &ResolvedDestination,
+    window: &Window,
+    inputs: &[String],
+) -> Option<(u64, String)> {
+    if dest.name == crate::aggregate::UNATTRIBUTED {
+        return None;
+    }
+    let mut total = 0;
+    let mut names = Vec::new();
+    for input in &dest.inputs {
+        let Some(cell) = resolved.unattributed.get(input) else {
+            continue;
+        };
+        let n = cell.counts_in(window).plaintext;
+        if n > 0 {
+            total += n;
+            names.push(inputs.get(*input as usize).map_or("-", String::as_str));
+        }
+    }
+    (total > 0).then(|| (total, names.join(", ")))
 }
 
 /// Judges one destination over `window` (spec §4).
 fn judge(
     dest: &ResolvedDestination,
     window: &Window,
-    min_requests: u64,
-    max_sources: usize,
+    config: &VerdictConfig,
+    unattributed: Option<(u64, String)>,
+    hints: &mut Vec<String>,
+    source_bound: usize,
 ) -> DestinationReport {
+    let (min_requests, max_sources) = (config.min_requests, config.max_sources);
     let mut total = Counts::default();
     let mut last_plaintext = None;
     let mut rows: Vec<(SourceReport, &Cell)> = Vec::new();
@@ -293,13 +340,15 @@ fn judge(
     let mut folded_count = tail.len() as u64;
     rows.truncate(max_sources);
     let mut sources: Vec<SourceReport> = rows.into_iter().map(|(r, _)| r).collect();
+    let mut estimated = false;
     if let Some(f) = &dest.folded {
         last_plaintext = last_plaintext.max(f.cell.last_plaintext_until(window.end_ms));
         let c = f.cell.counts_in(window);
         total.add(&c);
         if c.requests() > 0 {
             tail.push(&f.cell);
-            folded_count += f.distinct.estimate();
+            folded_count += f.distinct_in(window.start_ms, window.end_ms);
+            estimated = true;
         }
     }
     if !tail.is_empty() {
@@ -309,7 +358,17 @@ fn judge(
         }
         let mut row = source_row(OTHER_SOURCES.to_string(), None, &c, tail, window);
         row.folded_sources = Some(folded_count);
+        row.folded_estimated = Some(estimated);
         sources.push(row);
+    }
+    if dest.folded_while_reading {
+        hints.push(format!(
+            "{}: more than {source_bound} distinct callers of one kind (mTLS or plaintext): past that they were folded into `other` while reading, by a fixed hash of their name rather than by traffic, and `folded_sources` is estimated; raise --max-sources to name more",
+            dest.name
+        ));
+    }
+    if let Some(h) = &dest.hint {
+        hints.push(h.clone());
     }
 
     let short: Vec<StreamShort> = dest
@@ -319,6 +378,8 @@ fn judge(
         .map(|s| StreamShort {
             stream: s.display.clone(),
             start: s.first_ms.map(format_ms),
+            end: s.last_ms.map(format_ms),
+            end_ms: s.last_ms,
             covered_seconds: s.first_ms.map_or(0, |t| {
                 (window.end_ms - t.max(window.start_ms)).max(0) / 1000
             }),
@@ -333,7 +394,7 @@ fn judge(
         .filter(|&t| t != i64::MIN);
     let complete = short.is_empty() && !dest.streams.is_empty();
 
-    let (verdict, reason) = decide(
+    let (mut verdict, mut reason) = decide(
         &total,
         last_plaintext,
         complete,
@@ -341,6 +402,22 @@ fn judge(
         window,
         min_requests,
     );
+    if let Some((n, from)) = unattributed
+        && verdict != Verdict::Blocked
+    {
+        // Spec §3 rule 5: plaintext nobody can place may be this destination's.
+        let why = format!(
+            "{n} plaintext {} in {from} could not be attributed and may be this destination's: pass --destination NS/NAME, or read with kubectl logs --prefix",
+            if n == 1 { "request" } else { "requests" }
+        );
+        reason = if verdict == Verdict::Ready {
+            why.clone()
+        } else {
+            format!("{reason}; {why}")
+        };
+        verdict = Verdict::Insufficient;
+        hints.push(format!("{}: {why}", dest.name));
+    }
     DestinationReport {
         destination: dest.name.clone(),
         verdict,
@@ -421,10 +498,19 @@ fn decide(
             s.error.as_deref().unwrap_or("-")
         ));
     } else if !complete {
+        let ends_before = !short.is_empty()
+            && short.iter().all(|s| s.end_ms.is_some_and(|e| e <= window.start_ms));
         match short
             .iter()
             .max_by_key(|s| (s.start.is_some(), s.start.clone()))
         {
+            // The flags put the window after the input: not the logs' fault (issue 7 item 11).
+            Some(s) if ends_before => why.push(format!(
+                "the window ({} to {}) lies after the input: its logs end at {}; check --until and --window",
+                format_ms(window.start_ms),
+                format_ms(window.end_ms),
+                s.end.as_deref().unwrap_or("-"),
+            )),
             Some(s) if s.start.is_some() => why.push(format!(
                 "logs of {} cover only {} of the {} window (from {})",
                 s.stream,
@@ -433,12 +519,10 @@ fn decide(
                 s.start.as_deref().unwrap_or("-"),
             )),
             Some(s) => why.push(format!(
-                "no log line of {} shows it covers the window",
+                "no line of {} says when it was written (no kubectl --timestamps, and the format logs no START_TIME and DURATION), so nothing shows its logs cover the window",
                 s.stream
             )),
-            None => {
-                why.push("the logs carry no timestamps to show they cover the window".to_string())
-            }
+            None => why.push("no log stream carried this destination's requests".to_string()),
         }
     }
     if total.mtls < min_requests {

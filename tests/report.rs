@@ -137,15 +137,16 @@ fn coverage_that_starts_inside_the_window_is_insufficient() {
     assert_eq!(d["verdict"], "insufficient");
     assert_eq!(d["mtls"], 15);
     assert_eq!(d["coverage"]["complete"], false);
-    assert_eq!(d["coverage"]["start"], "2026-11-20T11:30:00Z");
+    // Coverage is a write time: START_TIME + DURATION (5 ms) of the first entry (issue 7 item 3).
+    assert_eq!(d["coverage"]["start"], "2026-11-20T11:30:00.005Z");
     assert!(
-        d["reason"].as_str().unwrap().contains("cover only 30m"),
+        d["reason"].as_str().unwrap().contains("cover only 29m59s"),
         "{}",
         d["reason"]
     );
     assert_eq!(code, 1);
-    // A 30m window is covered.
-    let (code, r) = report_until_noon(&path, "30m", &[]);
+    // A 29m window is covered (the first entry was written at 11:30:00.005).
+    let (code, r) = report_until_noon(&path, "29m", &[]);
     assert_eq!(destination(&r, "istioinaction/web-api")["verdict"], "ready");
     assert_eq!(code, 0);
 }
@@ -467,7 +468,7 @@ fn hostile_bytes_are_counted_not_fatal() {
             "--until",
             "2026-11-20T12:00:00Z",
             "--window",
-            "30m",
+            "29m",
         ])
         .arg(&file)
         .output()
@@ -485,7 +486,7 @@ fn hostile_bytes_are_counted_not_fatal() {
             "--until",
             "2026-11-20T12:00:00Z",
             "--window",
-            "30m",
+            "29m",
         ])
         .write_stdin(input)
         .output()

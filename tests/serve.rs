@@ -174,6 +174,7 @@ fn source(
         peer_sidecar: None,
         caller: None,
         folded_sources: None,
+        folded_estimated: None,
     }
 }
 
@@ -241,6 +242,8 @@ fn snapshot() -> Snapshot {
         short: vec![StreamShort {
             stream: "billing/ledger-7d9f-abcde".to_string(),
             start: Some("2026-11-20T06:00:00Z".to_string()),
+            end: Some("2026-11-20T12:00:00Z".to_string()),
+            end_ms: None,
             covered_seconds: 21_600,
             error: None,
         }],
@@ -262,6 +265,7 @@ fn snapshot() -> Snapshot {
             malformed_examples: vec!["pod/web-api-1:7: GET / garbage".to_string()],
         },
         destinations: vec![web_api, billing, catalog],
+        hints: Vec::new(),
     };
     Snapshot {
         report,

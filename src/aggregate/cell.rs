@@ -141,16 +141,12 @@ pub struct Cell {
 }
 
 impl Cell {
-    pub(super) fn requests(&self) -> u64 {
-        self.buckets
-            .values()
-            .map(|b| b.mtls as u64 + b.plaintext as u64)
-            .sum()
-    }
-
     pub(super) fn merge(&mut self, other: Cell) {
         self.last_plaintext_before =
             max_opt(self.last_plaintext_before, other.last_plaintext_before);
+        self.total_mtls += other.total_mtls;
+        self.total_plaintext += other.total_plaintext;
+        self.caller = self.caller.max(other.caller);
         for (s, c) in other.buckets {
             self.buckets.entry(s).or_default().add(&c);
         }

@@ -11,19 +11,26 @@
 //! Names are interned once; the per-request path hashes borrowed bytes and
 //! allocates only when it meets a new destination, source, second or hour.
 
+mod bound;
 mod cell;
+mod merge;
 mod names;
+mod resolve;
 mod sketch;
-
-use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::{Deserialize, Serialize};
 
+pub use bound::Folded;
 pub use cell::{Cell, Counts, Window};
+pub use resolve::{
+    Resolved, ResolvedDestination, ResolvedSource, StreamCoverage, UNATTRIBUTED,
+    UNKNOWN_NAMESPACE,
+};
 pub use sketch::Sketch;
 
+use bound::{Bound, class_of, hour_of_second, source_hash};
 use cell::{UNTIMED, max_opt, min_opt};
 use names::{Interner, OneOf};
 
@@ -46,10 +53,19 @@ pub struct AggregateConfig {
     pub destination: Option<String>,
     /// The window, when its end is known before reading (`--until`): filters exactly.
     pub known_window: Option<Window>,
-    /// Source rows kept per destination while reading (0: no bound). Past it,
-    /// the lighter half is folded into one row with exact totals.
+    /// Source rows kept per destination and class (mTLS, plaintext) while
+    /// reading (0: no bound). Past it, sources are folded by a fixed hash into
+    /// one row with exact totals (see `bound`).
     pub max_sources: usize,
+    /// Entries dated after this (epoch ms) are implausible: malformed, not
+    /// evidence (a line dated 2096 must not move the window's end).
+    #[serde(default)]
+    pub latest_plausible_ms: Option<i64>,
 }
+
+/// How far an entry's START_TIME may lie after the time it was written
+/// (clock steps, rounding): beyond it the entry is corrupt.
+pub const START_AFTER_WRITE_SLACK_MS: i64 = 5 * 60_000;
 
 /// Input-level counters (spec §5 `input`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +83,15 @@ pub struct InputCounts {
     pub malformed_examples: Vec<MalformedExample>,
 }
 
+/// Why an access entry's times make it no evidence (see [`Aggregator::check_times`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImplausibleTime {
+    /// START_TIME lies after the time the line was written.
+    StartsAfterWritten,
+    /// Dated after the latest plausible time (the future).
+    InTheFuture,
+}
+
 /// One malformed line kept for the report.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MalformedExample {
@@ -80,10 +105,15 @@ pub struct MalformedExample {
 pub struct StreamInfo {
     /// What a reader calls it: `pod/NAME/CONTAINER` or the input's name.
     pub display: String,
+    /// The input a metadata-less stream (or a substream of one) belongs to:
+    /// its unattributed lines may be any of that input's destinations' (spec §3 rule 5).
+    input: Option<u32>,
     /// The workload the metadata names (pod name minus suffixes).
     workload: Option<String>,
     /// The namespace the metadata (or `-n`) gives.
     namespace: Option<String>,
+    /// The first and last *write* times seen (envelope timestamps, else an
+    /// entry's START_TIME + DURATION): what the stream's evidence covers.
     pub first_ms: Option<i64>,
     pub last_ms: Option<i64>,
     /// When the stream's container started, where the source knows it.
@@ -125,25 +155,21 @@ pub struct Aggregator {
     cells: HashMap<(u32, u32), Cell>,
     /// Which streams carried each destination's requests (coverage is per replica).
     contributions: HashSet<(u32, u32)>,
-    /// Live source cells per destination, and cells per source (to release names).
-    live_per_dest: HashMap<u32, usize>,
+    /// Per destination: the source bound's thresholds and live counts.
+    bounds: HashMap<u32, Bound>,
+    /// Cells per source (a name is released when none is left).
     cells_per_source: HashMap<u32, u32>,
     /// What the bound folded away, per destination.
     folded: HashMap<u32, Folded>,
-    /// The newest access entry's time: where a window without `--until` ends.
-    newest_request_ms: Option<i64>,
+    /// The newest access entry's write time: where a window without `--until` ends.
+    newest_write_ms: Option<i64>,
+    /// The newest START_TIME, for inputs with no write time at all.
+    newest_start_ms: Option<i64>,
     /// Line-named destinations (raw value → ids): skips a parse and two interns per line.
     #[serde(skip)]
     named_cache: HashMap<Box<[u8]>, Option<(u32, u32)>>,
     #[serde(skip)]
     scratch: Vec<u8>,
-}
-
-/// Sources folded into one row: exact totals, estimated distinct count.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Folded {
-    pub cell: Cell,
-    pub distinct: Sketch,
 }
 
 /// Identifies a stream inside one [`Aggregator`].
@@ -210,6 +236,7 @@ impl Aggregator {
                 .or_else(|| meta.pod.map(|p| text(workload_of_pod(p))));
             self.stream_info.push(StreamInfo {
                 display,
+                input: meta.pod.is_none().then_some(input),
                 workload,
                 namespace: meta
                     .namespace
@@ -245,6 +272,9 @@ impl Aggregator {
                 }
             }
             cell.durations = cell.durations.split_off(&keep_hour);
+        }
+        for f in self.folded.values_mut() {
+            f.prune(keep_hour);
         }
     }
 
@@ -291,21 +321,60 @@ impl Aggregator {
                 parent.display,
                 String::from_utf8_lossy(local_address)
             );
+            let input = parent.input;
             self.stream_info.push(StreamInfo {
                 display,
+                input,
                 ..Default::default()
             });
         }
         StreamId(id)
     }
 
-    /// Notes the time of an access entry (inbound or not) of `stream`.
-    pub fn observe_request(&mut self, stream: StreamId, t: i64) {
-        self.newest_request_ms = max_opt(self.newest_request_ms, Some(t));
-        self.observe(stream, t);
+    /// Returns an error if and only if an access entry's times cannot be
+    /// true: START_TIME after the line was written, or either in the future.
+    /// Such an entry is malformed, never evidence (issue 7 item 3).
+    pub fn check_times(
+        &self,
+        req: &Request<'_>,
+        envelope_ms: Option<i64>,
+    ) -> Result<(), ImplausibleTime> {
+        if let (Some(start), Some(written)) = (req.time_ms, envelope_ms)
+            && start > written.saturating_add(START_AFTER_WRITE_SLACK_MS)
+        {
+            return Err(ImplausibleTime::StartsAfterWritten);
+        }
+        if let Some(latest) = self.config.latest_plausible_ms
+            && (req.time_ms.is_some_and(|t| t > latest) || envelope_ms.is_some_and(|t| t > latest))
+        {
+            return Err(ImplausibleTime::InTheFuture);
+        }
+        Ok(())
     }
 
-    /// Notes a timestamp seen in a stream (any line): evidence of what the input covers.
+    /// Notes an access entry (inbound or not) of `stream`: its write time
+    /// (the envelope's, else START_TIME + DURATION — never START_TIME alone:
+    /// a long-lived request logged at its end starts long before the log
+    /// does) is evidence of what the stream covers and of where the input ends.
+    pub fn observe_entry(&mut self, stream: StreamId, req: &Request<'_>, envelope_ms: Option<i64>) {
+        self.newest_start_ms = max_opt(self.newest_start_ms, req.time_ms);
+        let written = match envelope_ms {
+            // The envelope's time was observed with the line already.
+            Some(t) => Some(t),
+            None => {
+                let derived = req.time_ms.zip(req.duration_ms).map(|(start, d)| {
+                    start.saturating_add(d.min(i64::MAX as u64) as i64)
+                });
+                if let Some(t) = derived {
+                    self.observe(stream, t);
+                }
+                derived
+            }
+        };
+        self.newest_write_ms = max_opt(self.newest_write_ms, written);
+    }
+
+    /// Notes a write timestamp seen in a stream (any line): evidence of what the input covers.
     pub fn observe(&mut self, stream: StreamId, t: i64) {
         let s = &mut self.stream_info[stream.0 as usize];
         s.first_ms = min_opt(s.first_ms, Some(t));
@@ -337,9 +406,15 @@ impl Aggregator {
     /// Records one inbound request of `stream`; `envelope_ms` is the envelope's time.
     pub fn record(&mut self, stream: StreamId, req: &Request<'_>, envelope_ms: Option<i64>) {
         self.input.requests += 1;
+        self.observe_entry(stream, req, envelope_ms);
         let t = req.time_ms.or(envelope_ms);
-        if let Some(t) = t {
-            self.observe_request(stream, t);
+        // Attribution does not depend on the window: a line outside it still
+        // names its destination and namespace (issue 7 item 11).
+        let dest = self.destination(stream, req);
+        let info = &mut self.stream_info[stream.0 as usize];
+        if info.last_dest != Some(dest) {
+            info.last_dest = Some(dest);
+            self.contributions.insert((dest, stream.0));
         }
         if let (Some(w), Some(t)) = (self.config.known_window, t)
             && !w.contains(t)
@@ -347,21 +422,11 @@ impl Aggregator {
             // Outside the window (the report counts it as requests minus those
             // in the window); before it, it still says when plaintext was last seen.
             if t <= w.end_ms && req.is_plaintext() {
-                let dest = self.destination(stream, req);
-                let source = self.source(req);
-                let cell = self.cell(dest, source);
+                let cell = self.target(dest, req, None);
                 cell.last_plaintext_before = max_opt(cell.last_plaintext_before, Some(t));
             }
             return;
         }
-        let dest = self.destination(stream, req);
-        let source = self.source(req);
-        let info = &mut self.stream_info[stream.0 as usize];
-        if info.last_dest != Some(dest) {
-            info.last_dest = Some(dest);
-            self.contributions.insert((dest, stream.0));
-        }
-        let cell = self.cell(dest, source);
         // Second s holds ((s-1)·1000, s·1000]; the offset 1..=1000 places t inside it.
         let (second, off) = match t {
             Some(t) => {
@@ -370,14 +435,14 @@ impl Aggregator {
             }
             None => (UNTIMED, 0),
         };
+        let cell = self.target(dest, req, Some(hour_of_second(second)));
         cell.buckets.entry(second).or_default().record(req, off);
         match req.transport {
             Transport::Mtls { .. } => cell.total_mtls += 1,
             Transport::Plaintext { .. } => cell.total_plaintext += 1,
         }
-        if req.caller.is_some() {
-            cell.caller = req.caller;
-        }
+        // The greatest, not the last: the same whatever the order.
+        cell.caller = cell.caller.max(req.caller);
         if let (Some(d), Some(t)) = (req.duration_ms, t) {
             let hour = t.div_euclid(3_600_000);
             cell.durations
@@ -479,53 +544,10 @@ impl Aggregator {
         id
     }
 
-    /// The cell of `dest` × `source`, created (within the bound) if new.
-    fn cell(&mut self, dest: u32, source: u32) -> &mut Cell {
-        if !self.cells.contains_key(&(dest, source)) {
-            let live = self.live_per_dest.entry(dest).or_default();
-            *live += 1;
-            *self.cells_per_source.entry(source).or_default() += 1;
-            if self.config.max_sources > 0 && *live > self.config.max_sources {
-                self.fold(dest, Some(source));
-            }
-        }
-        self.cells.entry((dest, source)).or_default()
-    }
-
-    /// Folds the lighter half of `dest`'s source cells into its folded row
-    /// (never `keep`, the source being recorded). Halving makes the cost of
-    /// folding constant per recorded cell.
-    fn fold(&mut self, dest: u32, keep: Option<u32>) {
-        let mut mine: Vec<(u64, u32)> = self
-            .cells
-            .iter()
-            .filter(|((d, s), _)| *d == dest && Some(*s) != keep)
-            .map(|((_, s), c)| (c.requests(), *s))
-            .collect();
-        mine.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| self.sources.name(a.1).cmp(self.sources.name(b.1)))
-        });
-        let n = mine.len().div_ceil(2);
-        let folded = self.folded.entry(dest).or_default();
-        for &(_, source) in &mine[..n] {
-            if let Some(cell) = self.cells.remove(&(dest, source)) {
-                folded.cell.merge(cell);
-                folded.distinct.insert(self.sources.name(source));
-            }
-            let refs = self.cells_per_source.entry(source).or_default();
-            *refs = refs.saturating_sub(1);
-            if *refs == 0 {
-                self.cells_per_source.remove(&source);
-                self.sources.release(source);
-            }
-        }
-        if let Some(live) = self.live_per_dest.get_mut(&dest) {
-            *live -= n;
-        }
-    }
-
-    fn source(&mut self, req: &Request<'_>) -> u32 {
+    /// The cell a request of `dest` is counted in: its source's own, or the
+    /// destination's folded row. `hour` (of the request's bucket) notes a
+    /// folded source in the distinct-count sketch; `None` when it had no request in the window.
+    fn target(&mut self, dest: u32, req: &Request<'_>, hour: Option<i64>) -> &mut Cell {
         let key = &mut self.scratch;
         key.clear();
         match req.transport {
@@ -537,306 +559,102 @@ impl Aggregator {
             key.push(0);
             key.extend_from_slice(peer);
         }
-        self.sources.intern(key)
+        let key = std::mem::take(&mut self.scratch);
+        let live = self.live_source(dest, &key);
+        if live.is_none()
+            && let Some(hour) = hour
+        {
+            self.folded.entry(dest).or_default().saw(hour, &key);
+        }
+        self.scratch = key;
+        match live {
+            Some(source) => self.cells.entry((dest, source)).or_default(),
+            None => &mut self.folded.entry(dest).or_default().cell,
+        }
     }
 
-    /// Adds another aggregate (another thread's, over other chunks) into this one.
-    pub fn merge(&mut self, other: Aggregator) {
-        let Aggregator {
-            input,
-            dests,
-            dest_kind,
-            sources,
-            namespaces,
-            streams,
-            stream_info,
-            cells,
-            contributions,
-            folded,
-            newest_request_ms,
-            ..
-        } = other;
-        self.newest_request_ms = max_opt(self.newest_request_ms, newest_request_ms);
-        let ns_map: Vec<u32> = namespaces
-            .names
-            .iter()
-            .map(|n| self.namespaces.intern(n))
-            .collect();
-        self.input.lines += input.lines;
-        self.input.requests += input.requests;
-        self.input.outbound += input.outbound;
-        self.input.skipped += input.skipped;
-        self.input.malformed += input.malformed;
-        let ex = &mut self.input.malformed_examples;
-        ex.extend(input.malformed_examples);
-        ex.sort();
-        ex.truncate(MALFORMED_EXAMPLES);
+    /// The id of `key`'s live cell under `dest` (created if new and within
+    /// the bound), or `None` if the bound folds it.
+    fn live_source(&mut self, dest: u32, key: &[u8]) -> Option<u32> {
+        let class = class_of(key);
+        let bounded = self.config.max_sources > 0;
+        if bounded {
+            let hash = source_hash(key);
+            if !self.bounds.get(&dest).is_none_or(|b| b.keeps(class, hash)) {
+                return None;
+            }
+        }
+        let source = self.sources.intern(key);
+        if self.cells.contains_key(&(dest, source)) {
+            return Some(source);
+        }
+        self.cells.insert((dest, source), Cell::default());
+        *self.cells_per_source.entry(source).or_default() += 1;
+        let bound = self.bounds.entry(dest).or_default();
+        bound.live[class] += 1;
+        if bounded && bound.live[class] as usize > self.config.max_sources {
+            self.tighten(dest, class);
+        }
+        self.cells.contains_key(&(dest, source)).then_some(source)
+    }
 
-        let stream_map: Vec<u32> = streams
-            .names
-            .iter()
-            .zip(stream_info.iter())
-            .map(|(name, info)| {
-                let id = self.streams.intern(name);
-                if id as usize == self.stream_info.len() {
-                    self.stream_info.push(StreamInfo {
-                        named: OneOf::None,
-                        named_ns: OneOf::None,
-                        first_ms: None,
-                        last_ms: None,
-                        last_dest: None,
-                        fallback_dest: None,
-                        ..info.clone()
-                    });
-                }
-                id
+    /// Halves `dest`'s threshold for `class` until at most the bound's worth
+    /// of sources lie at or below it, folding those above.
+    fn tighten(&mut self, dest: u32, class: usize) {
+        loop {
+            let bound = self.bounds.entry(dest).or_default();
+            if bound.live[class] as usize <= self.config.max_sources {
+                return;
+            }
+            let level = bound.level[class] + 1;
+            self.raise(dest, class, level);
+        }
+    }
+
+    /// Sets `dest`'s level for `class` to at least `level`, folding the live
+    /// sources the new threshold leaves out.
+    fn raise(&mut self, dest: u32, class: usize, level: u8) {
+        let bound = self.bounds.entry(dest).or_default();
+        if bound.level[class] >= level {
+            return;
+        }
+        bound.level[class] = level;
+        let threshold = Bound::threshold(level);
+        let mut victims: Vec<u32> = self
+            .cells
+            .keys()
+            .filter(|(d, s)| {
+                let name = self.sources.name(*s);
+                *d == dest && class_of(name) == class && source_hash(name) > threshold
             })
+            .map(|&(_, s)| s)
             .collect();
-        let dest_map: Vec<u32> = dests
-            .names
-            .iter()
-            .zip(dest_kind)
-            .map(|(name, kind)| {
-                let id = self.dests.intern(name);
-                if id as usize == self.dest_kind.len() {
-                    self.dest_kind.push(match kind {
-                        DestKind::Named => DestKind::Named,
-                        DestKind::PendingStream(s) => {
-                            DestKind::PendingStream(stream_map[s as usize])
-                        }
-                        DestKind::PendingNamespace(s) => {
-                            DestKind::PendingNamespace(stream_map[s as usize])
-                        }
-                    });
-                }
-                id
-            })
-            .collect();
-        for (old, info) in stream_info.into_iter().enumerate() {
-            let mine = &mut self.stream_info[stream_map[old] as usize];
-            mine.first_ms = min_opt(mine.first_ms, info.first_ms);
-            mine.last_ms = max_opt(mine.last_ms, info.last_ms);
-            mine.started_ms = min_opt(mine.started_ms, info.started_ms);
-            if mine.error.is_none() {
-                mine.error = info.error;
-            }
-            mine.named.merge(info.named, |d| dest_map[d as usize]);
-            mine.named_ns.merge(info.named_ns, |n| ns_map[n as usize]);
-        }
-        let mut source_map = vec![u32::MAX; sources.names.len()];
-        for (id, name) in sources.live() {
-            source_map[id as usize] = self.sources.intern(name);
-        }
-        for ((d, s), cell) in cells {
-            self.cell(dest_map[d as usize], source_map[s as usize])
-                .merge(cell);
-        }
-        for (d, f) in folded {
-            let mine = self.folded.entry(dest_map[d as usize]).or_default();
-            mine.cell.merge(f.cell);
-            mine.distinct.merge(&f.distinct);
-        }
-        for (d, s) in contributions {
-            self.contributions
-                .insert((dest_map[d as usize], stream_map[s as usize]));
+        victims.sort_unstable();
+        for source in victims {
+            self.fold_cell(dest, source);
         }
     }
 
-    /// Settles attribution that needed whole streams and returns the final aggregate.
-    ///
-    /// Borrows (and so copies the counters): for a long-running watch that
-    /// keeps aggregating. A one-shot report calls [`Aggregator::into_resolved`].
-    pub fn resolve(&self) -> Resolved {
-        self.clone().into_resolved()
-    }
-
-    /// [`Aggregator::resolve`], consuming the aggregate instead of copying it.
-    pub fn into_resolved(mut self) -> Resolved {
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let mut final_name: Vec<(String, Option<String>)> =
-            Vec::with_capacity(self.dest_kind.len());
-        for (id, kind) in self.dest_kind.iter().enumerate() {
-            let entry = match kind {
-                DestKind::Named => (text(self.dests.name(id as u32)), None),
-                DestKind::PendingStream(s) => {
-                    let info = &self.stream_info[*s as usize];
-                    match info.named {
-                        OneOf::One(d) => (text(self.dests.name(d)), None),
-                        OneOf::Many => (
-                            UNATTRIBUTED.to_string(),
-                            Some(format!(
-                                "{} names several destinations and these lines name none: pass --destination NS/NAME, or read pods one at a time (kubectl logs --prefix)",
-                                info.display
-                            )),
-                        ),
-                        OneOf::None => (
-                            UNATTRIBUTED.to_string(),
-                            Some(format!(
-                                "nothing in {} names the destination: pass --destination NS/NAME or use kubectl logs --prefix -n NS",
-                                info.display
-                            )),
-                        ),
-                    }
-                }
-                DestKind::PendingNamespace(s) => {
-                    let info = &self.stream_info[*s as usize];
-                    let workload = info.workload.clone().unwrap_or_default();
-                    match info.named_ns {
-                        OneOf::One(ns) => (
-                            format!("{}/{workload}", text(self.namespaces.name(ns))),
-                            None,
-                        ),
-                        _ => (
-                            format!("{UNKNOWN_NAMESPACE}/{workload}"),
-                            Some(format!(
-                                "{}: the log names no namespace: pass -n NAMESPACE",
-                                info.display
-                            )),
-                        ),
-                    }
-                }
-            };
-            final_name.push(entry);
+    /// Moves one live cell into its destination's folded row and releases the
+    /// source's name once no cell uses it.
+    fn fold_cell(&mut self, dest: u32, source: u32) {
+        let Some(cell) = self.cells.remove(&(dest, source)) else {
+            return;
+        };
+        let name = self.sources.name(source);
+        let class = class_of(name);
+        self.folded.entry(dest).or_default().absorb(name, cell);
+        if let Some(bound) = self.bounds.get_mut(&dest) {
+            bound.live[class] = bound.live[class].saturating_sub(1);
         }
-        let mut destinations: BTreeMap<String, ResolvedDestination> = BTreeMap::new();
-        let source_names: Vec<(String, Option<String>)> = self
-            .sources
-            .names
-            .iter()
-            .map(|n| {
-                let mut parts = n.splitn(2, |&b| b == 0);
-                let name = text(parts.next().unwrap_or_default());
-                (name, parts.next().map(text))
-            })
-            .collect();
-        for ((d, s), cell) in self.cells.drain() {
-            let (name, hint) = &final_name[d as usize];
-            let dest = destinations
-                .entry(name.clone())
-                .or_insert_with(|| ResolvedDestination {
-                    name: name.clone(),
-                    ..Default::default()
-                });
-            if dest.hint.is_none() {
-                dest.hint.clone_from(hint);
-            }
-            // Several pending destinations may settle on one name: merge their cells.
-            match dest.source_index.get(&s) {
-                Some(&i) => dest.sources[i].cell.merge(cell),
-                None => {
-                    let (source, peer) = &source_names[s as usize];
-                    dest.source_index.insert(s, dest.sources.len());
-                    dest.sources.push(ResolvedSource {
-                        source: source.clone(),
-                        peer: peer.clone(),
-                        cell,
-                    });
-                }
-            }
-        }
-        for (d, f) in self.folded.drain() {
-            let (name, _) = &final_name[d as usize];
-            let dest = destinations
-                .entry(name.clone())
-                .or_insert_with(|| ResolvedDestination {
-                    name: name.clone(),
-                    ..Default::default()
-                });
-            match &mut dest.folded {
-                Some(mine) => {
-                    mine.cell.merge(f.cell);
-                    mine.distinct.merge(&f.distinct);
-                }
-                None => dest.folded = Some(f),
-            }
-        }
-        for (d, s) in &self.contributions {
-            let (name, hint) = &final_name[*d as usize];
-            // A declared replica with no request yet still makes its destination.
-            if !destinations.contains_key(name)
-                && self.stream_info[*s as usize].started_ms.is_some()
-            {
-                destinations.insert(
-                    name.clone(),
-                    ResolvedDestination {
-                        name: name.clone(),
-                        hint: hint.clone(),
-                        ..Default::default()
-                    },
-                );
-            }
-            if let Some(dest) = destinations.get_mut(name) {
-                let info = &self.stream_info[*s as usize];
-                if !dest.streams.iter().any(|x| x.display == info.display) {
-                    dest.streams.push(StreamCoverage {
-                        display: info.display.clone(),
-                        first_ms: info.first_ms,
-                        started_ms: info.started_ms,
-                        error: info.error.clone(),
-                    });
-                }
-            }
-        }
-        for dest in destinations.values_mut() {
-            dest.streams.sort_by(|a, b| a.display.cmp(&b.display));
-            dest.sources
-                .sort_by(|a, b| (&a.source, &a.peer).cmp(&(&b.source, &b.peer)));
-        }
-        let newest_ms = self
-            .newest_request_ms
-            .or_else(|| self.stream_info.iter().filter_map(|s| s.last_ms).max());
-        Resolved {
-            input: std::mem::take(&mut self.input),
-            newest_ms,
-            destinations: destinations.into_values().collect(),
+        let refs = self.cells_per_source.entry(source).or_default();
+        *refs = refs.saturating_sub(1);
+        if *refs == 0 {
+            self.cells_per_source.remove(&source);
+            self.sources.release(source);
         }
     }
-}
 
-/// The destination of lines nothing attributes (spec §3 rule 5).
-pub const UNATTRIBUTED: &str = "unattributed";
-/// The namespace written when a stream's namespace cannot be learnt.
-pub const UNKNOWN_NAMESPACE: &str = "unknown";
-
-/// The aggregate with attribution settled, ready for a verdict.
-#[derive(Debug)]
-pub struct Resolved {
-    pub input: InputCounts,
-    /// The newest access entry's time (else the newest timestamp of any line).
-    pub newest_ms: Option<i64>,
-    pub destinations: Vec<ResolvedDestination>,
-}
-
-/// One destination's cells and the streams that carried them.
-#[derive(Debug, Default)]
-pub struct ResolvedDestination {
-    pub name: String,
-    pub hint: Option<String>,
-    pub sources: Vec<ResolvedSource>,
-    pub streams: Vec<StreamCoverage>,
-    /// Sources the bound folded away while reading.
-    pub folded: Option<Folded>,
-    source_index: HashMap<u32, usize>,
-}
-
-/// When one stream's evidence begins.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StreamCoverage {
-    pub display: String,
-    pub first_ms: Option<i64>,
-    /// When its container started (Kubernetes source): a log that begins
-    /// there is complete even if that is inside the window.
-    pub started_ms: Option<i64>,
-    /// Why its log could not be read, if it could not.
-    pub error: Option<String>,
-}
-
-/// One destination × source.
-#[derive(Debug)]
-pub struct ResolvedSource {
-    pub source: String,
-    pub peer: Option<String>,
-    pub cell: Cell,
 }
 
 #[cfg(test)]
@@ -975,7 +793,7 @@ mod tests {
             .sum();
         let folded = d.folded.as_ref().expect("folded row");
         assert_eq!(live + folded.cell.counts_in(&win).plaintext, n as u64);
-        let est = folded.distinct.estimate() as f64;
+        let est = folded.distinct_in(0, 1_000_000) as f64;
         let exact = (n as usize - d.sources.len()) as f64;
         assert!(
             (est - exact).abs() / exact < 0.1,

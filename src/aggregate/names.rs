@@ -1,7 +1,7 @@
 //! Names and small sets: interned ids for destinations, sources and streams,
 //! and "one value or many" for attribution.
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 
 /// Maps names to dense ids; released ids are reused, so memory follows live names only.
@@ -35,21 +35,16 @@ impl Interner {
         &self.names[id as usize]
     }
 
-    /// Forgets a name; its id will be handed out again.
+    /// Forgets a name; its id will be handed out again. Releasing an id
+    /// twice is harmless (a freed id must never be handed out twice).
     pub(super) fn release(&mut self, id: u32) {
         let name = std::mem::take(&mut self.names[id as usize]);
-        self.ids.remove(&name);
-        self.free.push(id);
-    }
-
-    /// Live ids and names.
-    pub(super) fn live(&self) -> impl Iterator<Item = (u32, &[u8])> {
-        let free: HashSet<u32> = self.free.iter().copied().collect();
-        self.names
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| !free.contains(&(*i as u32)))
-            .map(|(i, n)| (i as u32, &n[..]))
+        if self.ids.get(&name) == Some(&id) {
+            self.ids.remove(&name);
+            self.free.push(id);
+        } else {
+            self.names[id as usize] = name;
+        }
     }
 }
 
