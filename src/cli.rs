@@ -119,7 +119,12 @@ pub struct JudgeArgs {
     pub output: Option<OutputKind>,
 
     /// Length of the window judged (e.g. 24h, 30m, 7d, 1h30m).
-    #[arg(long, default_value = "24h", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        default_value = "24h",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub window: String,
 
     /// mTLS requests a destination needs in the window to be judged ready.
@@ -161,7 +166,12 @@ pub struct ReportArgs {
     pub judge: JudgeArgs,
 
     /// kubectl-style: judge the last DURATION (the same as --window DURATION).
-    #[arg(long, value_name = "DURATION", conflicts_with = "window", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        conflicts_with = "window",
+        allow_hyphen_values = true
+    )]
     pub since: Option<String>,
 
     /// End of the window (RFC 3339) [default: the newest timestamp in files; now for the cluster].

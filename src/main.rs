@@ -90,7 +90,8 @@ struct Judge {
 }
 
 fn judge(args: &JudgeArgs) -> Result<Judge> {
-    let window_ms = time::parse_window_ms(&args.window).map_err(|e| anyhow::anyhow!("--window: {e}"))?;
+    let window_ms =
+        time::parse_window_ms(&args.window).map_err(|e| anyhow::anyhow!("--window: {e}"))?;
     if let Some(d) = &args.destination {
         let valid = d
             .split_once('/')
@@ -136,11 +137,7 @@ fn report(args: ReportArgs) -> Result<u8> {
     if let Some(since) = &args.since {
         window_ms = time::parse_window_ms(since).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
     }
-    let until_ms = args
-        .until
-        .as_deref()
-        .map(parse_until)
-        .transpose()?;
+    let until_ms = args.until.as_deref().map(parse_until).transpose()?;
     if args.threads == Some(0) {
         bail!("--threads: must be at least 1");
     }
@@ -292,7 +289,7 @@ fn watch(args: WatchArgs) -> Result<u8> {
             destination: args.judge.destination.clone(),
             known_window: None,
             max_sources: ingest_bound(args.judge.max_sources),
-        latest_plausible_ms: Some(latest_plausible_ms()),
+            latest_plausible_ms: Some(latest_plausible_ms()),
         },
         window_ms,
         since_ms,

@@ -169,8 +169,6 @@ pub struct StreamShort {
     /// The stream's first and last write times.
     pub start: Option<String>,
     pub end: Option<String>,
-    #[serde(skip)]
-    pub end_ms: Option<i64>,
     /// How much of the window its logs cover, seconds.
     pub covered_seconds: i64,
     /// Why its log could not be read.
@@ -241,7 +239,14 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
         .iter()
         .map(|d| {
             let unattributed = unattributed_plaintext(resolved, d, &window, inputs);
-            judge(d, &window, config, unattributed, &mut hints, resolved.source_bound)
+            judge(
+                d,
+                &window,
+                config,
+                unattributed,
+                &mut hints,
+                resolved.source_bound,
+            )
         })
         .collect();
     destinations.sort_by(|a, b| (a.verdict, &a.destination).cmp(&(b.verdict, &b.destination)));
@@ -379,7 +384,6 @@ fn judge(
             stream: s.display.clone(),
             start: s.first_ms.map(format_ms),
             end: s.last_ms.map(format_ms),
-            end_ms: s.last_ms,
             covered_seconds: s.first_ms.map_or(0, |t| {
                 (window.end_ms - t.max(window.start_ms)).max(0) / 1000
             }),
@@ -394,9 +398,17 @@ fn judge(
         .filter(|&t| t != i64::MIN);
     let complete = short.is_empty() && !dest.streams.is_empty();
 
+    // Where every stream's evidence ends before the window begins.
+    let ends_before = dest
+        .streams
+        .iter()
+        .map(|s| s.last_ms)
+        .try_fold(i64::MIN, |acc, t| t.map(|t| acc.max(t)))
+        .filter(|&t| t != i64::MIN && t <= window.start_ms);
     let (mut verdict, mut reason) = decide(
         &total,
         last_plaintext,
+        ends_before,
         complete,
         &short,
         window,
@@ -464,6 +476,7 @@ fn covers(s: &crate::aggregate::StreamCoverage, window: &Window) -> bool {
 fn decide(
     total: &Counts,
     last_plaintext: Option<i64>,
+    ends_before: Option<i64>,
     complete: bool,
     short: &[StreamShort],
     window: &Window,
@@ -497,20 +510,19 @@ fn decide(
             s.stream,
             s.error.as_deref().unwrap_or("-")
         ));
+    } else if let Some(end) = ends_before {
+        // The flags put the window after the input: not the logs' fault (issue 7 item 11).
+        why.push(format!(
+            "the window ({} to {}) lies after the input: its logs end at {}; check --until and --window",
+            format_ms(window.start_ms),
+            format_ms(window.end_ms),
+            format_ms(end),
+        ));
     } else if !complete {
-        let ends_before = !short.is_empty()
-            && short.iter().all(|s| s.end_ms.is_some_and(|e| e <= window.start_ms));
         match short
             .iter()
             .max_by_key(|s| (s.start.is_some(), s.start.clone()))
         {
-            // The flags put the window after the input: not the logs' fault (issue 7 item 11).
-            Some(s) if ends_before => why.push(format!(
-                "the window ({} to {}) lies after the input: its logs end at {}; check --until and --window",
-                format_ms(window.start_ms),
-                format_ms(window.end_ms),
-                s.end.as_deref().unwrap_or("-"),
-            )),
             Some(s) if s.start.is_some() => why.push(format!(
                 "logs of {} cover only {} of the {} window (from {})",
                 s.stream,
@@ -621,13 +633,16 @@ mod tests {
             mtls: 10,
             ..Default::default()
         };
-        assert_eq!(decide(&mtls, None, true, &[], &w, 10).0, Verdict::Ready);
         assert_eq!(
-            decide(&mtls, None, true, &[], &w, 11).0,
+            decide(&mtls, None, None, true, &[], &w, 10).0,
+            Verdict::Ready
+        );
+        assert_eq!(
+            decide(&mtls, None, None, true, &[], &w, 11).0,
             Verdict::Insufficient
         );
         assert_eq!(
-            decide(&mtls, None, false, &[], &w, 10).0,
+            decide(&mtls, None, None, false, &[], &w, 10).0,
             Verdict::Insufficient
         );
         let pt = Counts {
@@ -635,7 +650,7 @@ mod tests {
             last_plaintext_ms: Some(5),
             ..mtls
         };
-        let (v, reason) = decide(&pt, None, false, &[], &w, 10);
+        let (v, reason) = decide(&pt, None, None, false, &[], &w, 10);
         assert_eq!(v, Verdict::Blocked);
         assert_eq!(
             reason,

@@ -243,7 +243,6 @@ fn snapshot() -> Snapshot {
             stream: "billing/ledger-7d9f-abcde".to_string(),
             start: Some("2026-11-20T06:00:00Z".to_string()),
             end: Some("2026-11-20T12:00:00Z".to_string()),
-            end_ms: None,
             covered_seconds: 21_600,
             error: None,
         }],

@@ -147,7 +147,10 @@ mod tests {
 
     #[test]
     fn hash_is_fixed_and_spreads() {
-        assert_eq!(source_hash(b"plaintext\x0010.0.0.1"), source_hash(b"plaintext\x0010.0.0.1"));
+        assert_eq!(
+            source_hash(b"plaintext\x0010.0.0.1"),
+            source_hash(b"plaintext\x0010.0.0.1")
+        );
         let above_half = (0..10_000u32)
             .filter(|i| source_hash(format!("10.0.{i}").as_bytes()) > u64::MAX / 2)
             .count();

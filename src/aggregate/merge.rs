@@ -132,7 +132,10 @@ impl Aggregator {
             }
         }
         for (d, f) in folded {
-            self.folded.entry(dest_map[d as usize]).or_default().merge(f);
+            self.folded
+                .entry(dest_map[d as usize])
+                .or_default()
+                .merge(f);
         }
         for (d, s) in contributions {
             self.contributions

@@ -25,8 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use bound::Folded;
 pub use cell::{Cell, Counts, Window};
 pub use resolve::{
-    Resolved, ResolvedDestination, ResolvedSource, StreamCoverage, UNATTRIBUTED,
-    UNKNOWN_NAMESPACE,
+    Resolved, ResolvedDestination, ResolvedSource, StreamCoverage, UNATTRIBUTED, UNKNOWN_NAMESPACE,
 };
 pub use sketch::Sketch;
 
@@ -362,9 +361,10 @@ impl Aggregator {
             // The envelope's time was observed with the line already.
             Some(t) => Some(t),
             None => {
-                let derived = req.time_ms.zip(req.duration_ms).map(|(start, d)| {
-                    start.saturating_add(d.min(i64::MAX as u64) as i64)
-                });
+                let derived = req
+                    .time_ms
+                    .zip(req.duration_ms)
+                    .map(|(start, d)| start.saturating_add(d.min(i64::MAX as u64) as i64));
                 if let Some(t) = derived {
                     self.observe(stream, t);
                 }
@@ -654,7 +654,6 @@ impl Aggregator {
             self.sources.release(source);
         }
     }
-
 }
 
 #[cfg(test)]

@@ -197,8 +197,10 @@ impl Aggregator {
         for (d, s) in contributions {
             let (name, hint) = &final_name[d as usize];
             let info = &self.stream_info[s as usize];
-            // A declared replica with no request yet still makes its destination.
-            if !destinations.contains_key(name) && info.started_ms.is_some() {
+            // Every destination that received a request is judged, inside the
+            // window or not (the same set with or without --until), and so is
+            // one of a declared replica with no request yet.
+            if !destinations.contains_key(name) {
                 destinations.insert(
                     name.clone(),
                     ResolvedDestination {

@@ -80,6 +80,11 @@ impl EnvelopeKind {
     }
 
     /// Returns true if and only if each line names the pod it came from.
+    /// Returns true if and only if each line carries the time it was written (kubelet's).
+    pub fn has_write_time(self) -> bool {
+        matches!(self, EnvelopeKind::Kubectl | EnvelopeKind::KubectlPrefix)
+    }
+
     pub fn names_pod(self) -> bool {
         matches!(self, EnvelopeKind::KubectlPrefix | EnvelopeKind::Stern)
     }
