@@ -339,7 +339,7 @@ async fn report_is_503_until_the_first_tick_then_the_section_5_json() {
     };
     assert_eq!(
         keys(&json),
-        ["destinations", "input", "min_requests", "window"]
+        ["destinations", "hints", "input", "min_requests", "window"]
     );
     assert_eq!(
         json["window"],
