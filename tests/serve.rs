@@ -414,7 +414,7 @@ async fn report_is_503_until_the_first_tick_then_the_section_5_json() {
     assert_eq!(billing["coverage"]["complete"], false);
     assert_eq!(
         billing["coverage"]["short"][0],
-        serde_json::json!({"stream": "billing/ledger-7d9f-abcde", "start": "2026-11-20T06:00:00Z", "covered_seconds": 21600})
+        serde_json::json!({"stream": "billing/ledger-7d9f-abcde", "start": "2026-11-20T06:00:00Z", "end": "2026-11-20T12:00:00Z", "covered_seconds": 21600})
     );
     assert_eq!(destinations[2]["verdict"], "ready");
 
