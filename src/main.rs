@@ -124,7 +124,10 @@ fn use_color(choice: ColorChoice, tty: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => {
+            tty && std::env::var_os("NO_COLOR").is_none()
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+        }
     }
 }
 
@@ -228,7 +231,21 @@ fn report(args: ReportArgs) -> Result<u8> {
     });
     let color = use_color(args.judge.color, tty);
     let mut out = io::BufWriter::new(stdout.lock());
-    render::render(&report, kind, RenderOptions { color }, &mut out)?;
+    // Like ls and kubectl: $COLUMNS wins, else the terminal's width; off a terminal, no limit.
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse::<u16>().ok())
+        .filter(|&w| w >= 40)
+        .or_else(|| {
+            tty.then(|| terminal_size::terminal_size().map(|(w, _)| w.0))
+                .flatten()
+        });
+    let opts = RenderOptions {
+        color,
+        width,
+        wide: false,
+    };
+    render::render(&report, kind, opts, &mut out)?;
     out.flush()?;
     Ok(verdict::exit_code(&report) as u8)
 }

@@ -86,6 +86,17 @@ pub fn name_peers(report: &mut Report, lookup: PeerLookup<'_>) {
     }
 }
 
+/// Orders peer addresses as addresses (`10.0.0.9` before `10.0.0.10`), anything else after them.
+pub fn address_key(peer: Option<&str>) -> (u8, Option<std::net::IpAddr>, String) {
+    match peer {
+        Some(p) => match p.parse::<std::net::IpAddr>() {
+            Ok(ip) => (0, Some(ip), String::new()),
+            Err(_) => (1, None, p.to_string()),
+        },
+        None => (2, None, String::new()),
+    }
+}
+
 /// The verdict on one destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -333,12 +344,18 @@ fn judge(
     }
     // Plaintext callers first (they are the news), then the busiest.
     rows.sort_by(|(a, _), (b, _)| {
-        (b.plaintext, b.requests, &a.source, &a.peer).cmp(&(
-            a.plaintext,
-            a.requests,
-            &b.source,
-            &b.peer,
-        ))
+        (
+            b.plaintext,
+            b.requests,
+            &a.source,
+            address_key(a.peer.as_deref()),
+        )
+            .cmp(&(
+                a.plaintext,
+                a.requests,
+                &b.source,
+                address_key(b.peer.as_deref()),
+            ))
     });
     // Past --max-sources, the tail folds into one `other` row with exact totals.
     let mut tail: Vec<&Cell> = rows.iter().skip(max_sources).map(|(_, c)| *c).collect();

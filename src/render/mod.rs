@@ -12,8 +12,10 @@ use crate::verdict::Report;
 /// `--output`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputKind {
-    /// A readable table (default on a terminal).
+    /// A readable table that fits the terminal (default on a terminal).
     Table,
+    /// The table with every column (audited, forged XFCC, last plaintext, coverage), unwrapped.
+    Wide,
     /// The JSON report of the spec (default when stdout is not a terminal).
     Json,
 }
@@ -23,6 +25,10 @@ pub enum OutputKind {
 pub struct RenderOptions {
     /// Colour verdicts (ANSI).
     pub color: bool,
+    /// The terminal's width in columns: the table wraps its reasons to fit.
+    pub width: Option<u16>,
+    /// Every column, nothing wrapped (`-o wide`).
+    pub wide: bool,
 }
 
 /// Writes `report` as `kind`.
@@ -34,6 +40,7 @@ pub fn render(
 ) -> io::Result<()> {
     match kind {
         OutputKind::Table => table::render(report, opts, out),
+        OutputKind::Wide => table::render(report, RenderOptions { wide: true, ..opts }, out),
         OutputKind::Json => json::render(report, out),
     }
 }

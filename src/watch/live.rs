@@ -97,7 +97,14 @@ impl Live {
         self.last_lines = Some((lines, now));
         // Home and clear, then the same table `report` prints.
         write!(out, "\x1b[H\x1b[2J")?;
-        table::render(&snap.report, RenderOptions { color: self.color }, out)?;
+        table::render(
+            &snap.report,
+            RenderOptions {
+                color: self.color,
+                ..RenderOptions::default()
+            },
+            out,
+        )?;
         let h = &snap.health;
         writeln!(
             out,

@@ -312,6 +312,7 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
             kind,
             RenderOptions {
                 color: config.color,
+                ..RenderOptions::default()
             },
             &mut out,
         ),
