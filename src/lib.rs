@@ -1,6 +1,6 @@
 //! strictly: is it safe to switch this workload to STRICT mTLS yet?
 //!
-//! The crate is one pipeline, one module per arrow (see `../shared/style.md`):
+//! The crate is one pipeline, one module per arrow (source → envelope → format → request → aggregate → verdict → render):
 //!
 //! ```text
 //! source ──► envelope ──► format ──► request ──► aggregate ──► verdict ──► render

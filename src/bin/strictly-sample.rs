@@ -2,7 +2,7 @@
 //!
 //! The mesh is the Istio mTLS-rollout lab's (`istioinaction` with web-api,
 //! recommendation, purchase-history and catalog; httpbin in `default`), with
-//! each verdict of `shared/spec/verdict.md` designed in over the last 24h:
+//! each verdict of `docs/verdict.md` designed in over the last 24h:
 //! web-api and httpbin are `blocked` (plaintext from a pod without a sidecar
 //! and from a VM), recommendation is `ready`, purchase-history is `ready` but
 //! had plaintext from a legacy cron job 25h ago (`last_plaintext`), catalog is

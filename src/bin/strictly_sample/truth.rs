@@ -1,4 +1,4 @@
-//! The ground truth: what a reader following `shared/spec/verdict.md` must
+//! The ground truth: what a reader following `docs/verdict.md` must
 //! conclude from the generated log, computed from the generator's own events.
 //!
 //! Two views:
