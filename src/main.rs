@@ -103,10 +103,9 @@ fn report(args: ReportArgs) -> Result<u8> {
             })
         })
         .transpose()?;
-    if args.threads == Some(0) {
-        bail!("--threads: must be at least 1");
-    }
+    let threads = args.threads.map(threads_flag).transpose()?;
     let source = report_source(&args)?;
+    check_source_flags(&args, &source)?;
 
     let aggregate = AggregateConfig {
         namespace: args.kube.namespaces.first().cloned(),
@@ -118,10 +117,10 @@ fn report(args: ReportArgs) -> Result<u8> {
         max_sources: ingest_bound(args.judge.max_sources),
     };
     let mut pipeline = PipelineConfig {
-        input_kind: args.input,
+        input_kind: args.input.unwrap_or_default(),
         ..PipelineConfig::default()
     };
-    if let Some(n) = args.threads {
+    if let Some(n) = threads {
         pipeline.threads = n;
     }
     let mut verdict_config = VerdictConfig {
@@ -135,8 +134,12 @@ fn report(args: ReportArgs) -> Result<u8> {
         ReportSource::Files(inputs) => {
             let bar = progress_bar(&inputs, args.no_progress);
             let progress = |n: u64| bar.inc(n);
-            let aggregator = pipeline::run(&inputs, &formats, &aggregate, &pipeline, &progress)?;
+            let run = pipeline::run_files(&inputs, &formats, &aggregate, &pipeline, &progress)?;
             bar.finish_and_clear();
+            for w in &run.warnings {
+                let _ = writeln!(io::stderr(), "strictly: warning: {w}");
+            }
+            let aggregator = run.aggregator;
             let names: Vec<String> = inputs.iter().map(Input::name).collect();
             (aggregator, names, None)
         }
@@ -162,7 +165,7 @@ fn report(args: ReportArgs) -> Result<u8> {
                 &access,
                 &selection,
                 Some(since),
-                args.kube.max_log_requests,
+                args.kube.max_log_requests.unwrap_or(50),
                 &formats,
                 &aggregate,
                 &pipeline,
@@ -195,6 +198,57 @@ fn report(args: ReportArgs) -> Result<u8> {
     render::render(&report, kind, RenderOptions { color }, &mut out)?;
     out.flush()?;
     Ok(verdict::exit_code(&report) as u8)
+}
+
+/// The most parser threads `--threads` takes: 4 × the cores, and never fewer than this.
+const THREADS_FLOOR: usize = 64;
+
+/// Checks `--threads`: at least 1, at most 4 × the cores (or [`THREADS_FLOOR`]).
+///
+/// Parsing is CPU-bound: threads past the cores only cost memory (each owns
+/// an aggregate), and tens of thousands exhaust the process.
+fn threads_flag(n: usize) -> Result<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let max = cores.saturating_mul(4).max(THREADS_FLOOR);
+    if n == 0 {
+        bail!("--threads: must be at least 1");
+    }
+    if n > max {
+        bail!(
+            "--threads: {n} is more than {max} (4 × the {cores} cores here, at least {THREADS_FLOOR}); parsing is CPU-bound, more threads only cost memory"
+        );
+    }
+    Ok(n)
+}
+
+/// Refuses flags that would do nothing with the source `report` reads:
+/// cluster-only flags with files or stdin, `--input` with the cluster, and
+/// several `-n` with files (`-n` then names the one namespace of pods in
+/// `kubectl logs --prefix` lines; run once per namespace instead).
+fn check_source_flags(args: &ReportArgs, source: &ReportSource) -> Result<()> {
+    match source {
+        ReportSource::Files(_) => {
+            if let Some(flag) = args.kube.cluster_only_flag() {
+                bail!(
+                    "{flag} applies to reading the cluster, not to files or stdin: drop it, or drop the files to read the cluster"
+                );
+            }
+            if args.kube.namespaces.len() > 1 {
+                bail!(
+                    "-n/--namespace: given {} times; with files it names the one namespace of pods in `kubectl logs --prefix` lines: run once per namespace",
+                    args.kube.namespaces.len()
+                );
+            }
+        }
+        ReportSource::Cluster(_) => {
+            if args.input.is_some() {
+                bail!(
+                    "--input applies to files and stdin; the cluster's logs are read without an envelope: drop it"
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Source cells kept per destination while reading: generous above the rows
@@ -239,7 +293,7 @@ fn watch(args: WatchArgs) -> Result<u8> {
             all_namespaces: args.kube.all_namespaces,
             selector: args.kube.selector.clone(),
             workloads,
-            container: args.kube.container.clone(),
+            container: args.kube.container(),
         },
         formats,
         aggregate: AggregateConfig {
@@ -323,7 +377,7 @@ fn report_source(args: &ReportArgs) -> Result<ReportSource> {
             all_namespaces: args.kube.all_namespaces,
             selector: args.kube.selector.clone(),
             workloads,
-            container: args.kube.container.clone(),
+            container: args.kube.container(),
         }));
     }
     if args.files.is_empty() {
