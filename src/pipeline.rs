@@ -131,7 +131,7 @@ pub fn run_files(
                     return Err(SourceError::SameInput {
                         first: first.name(),
                         second: input.name(),
-                        how: "holds the same lines as",
+                        how: "the same lines as",
                     });
                 }
                 contents.push((stats.content_hash, input));
@@ -142,8 +142,8 @@ pub fn run_files(
     if let (Some(flag), Some(c)) = (&aggregate.namespace, &notes.namespace_conflict) {
         let name = inputs.get(c.input as usize).map_or("-".to_string(), Input::name);
         warnings.push(format!(
-            "-n {flag} contradicts the destination the lines name themselves in {} line{} \
-             (first: {name}:{}, which names namespace {}): the line's own namespace is used",
+            "-n {flag} contradicts {} line{} whose own destination (SAN) is in another namespace \
+             (first: {name}:{}, namespace {}): -n names the namespace of pods in `kubectl logs --prefix` lines",
             c.count,
             if c.count == 1 { "" } else { "s" },
             c.line,
@@ -368,16 +368,11 @@ impl Worker {
                     return;
                 }
                 let req = classify(&entry, &formats[format]);
-                let mut stream = stream;
+                // Attribution (which namespace wins) is the aggregate's, per
+                // stream and order-independent; here the contradiction is only counted for a warning.
                 if let Some(ns) = namespace_flag_contradiction(namespace_flag.as_deref(), &meta, &req)
                 {
                     notes.note_namespace_conflict(input, line_no, ns);
-                    // The line's own SAN says where the request arrived: its stream takes that namespace.
-                    let meta = StreamMeta {
-                        namespace: Some(ns),
-                        ..meta
-                    };
-                    stream = stream_of(aggregator, last_stream, names, input, &meta, source);
                 }
                 let stream = match (meta.pod, req.local_address) {
                     (None, Some(local)) => substream_of(aggregator, last_substream, stream, local),

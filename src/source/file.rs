@@ -144,7 +144,7 @@ pub fn check_distinct(inputs: &[Input]) -> Result<(), SourceError> {
             return Err(SourceError::SameInput {
                 first: first.name(),
                 second: input.name(),
-                how: "is the same file as",
+                how: "the same file as",
             });
         }
         seen.push((id, input));
@@ -551,7 +551,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with(&dotted.display().to_string()), "{err}");
-        assert!(err.contains("is the same file as"), "{err}");
+        assert!(err.contains("the same file as"), "{err}");
         // Different files with equal content pass here: the content check comes while reading.
         check_distinct(&[Input::path(&path), Input::path(&other)]).unwrap();
     }

@@ -101,7 +101,7 @@ pub enum SourceError {
     #[error("{name}: not a text log: {what}")]
     Binary { name: String, what: String },
     /// Two inputs are the same file or hold the same lines: they would be counted twice.
-    #[error("{second}: {how} {first}: its lines would be counted twice; pass it once")]
+    #[error("{second}: {how} {first}: each line would be counted twice; pass one of them")]
     SameInput {
         first: String,
         second: String,
