@@ -279,9 +279,17 @@ fn issue_7_15_threads_are_bounded_with_a_clear_error() {
     assert_eq!(ok.status.code(), Some(1), "{}", stderr(&ok));
 }
 
-/// `mesh.log` compressed by each format's encoder.
+/// The first 800 lines of `mesh.log` (plenty of requests, quick to compress in a debug build).
+fn plain(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(sample("mesh.log")).unwrap();
+    let path = dir.join("mesh-800.log");
+    std::fs::write(&path, text.lines().take(800).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    path
+}
+
+/// [`plain`] compressed by each format's encoder.
 fn compressed(dir: &Path) -> Vec<(&'static str, PathBuf)> {
-    let bytes = std::fs::read(sample("mesh.log")).unwrap();
+    let bytes = std::fs::read(plain(dir)).unwrap();
     let half = bytes.len() / 2;
     let (one, two) = (&bytes[..half], &bytes[half..]);
     let zstd = [
@@ -331,9 +339,9 @@ fn without_names(mut r: Value, name: &str) -> Value {
 #[test]
 fn issue_7_17_zstd_bzip2_and_xz_are_read_like_gzip() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = sample("mesh.log");
+    let plain = plain(dir.path());
     let base = without_names(json(&report(&[path_str(&plain)])), path_str(&plain));
-    assert!(base["input"]["requests"].as_u64().unwrap() > 1000);
+    assert!(base["input"]["requests"].as_u64().unwrap() > 500);
     for (name, path) in compressed(dir.path()) {
         let out = report(&[path_str(&path)]);
         assert_eq!(stderr(&out), "", "{name}");
@@ -348,7 +356,7 @@ fn issue_7_17_zstd_bzip2_and_xz_are_read_like_gzip() {
 #[test]
 fn issue_7_17_gzip_with_padding_or_junk_is_read_as_zcat_does_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = sample("mesh.log");
+    let plain = plain(dir.path());
     let base = without_names(json(&report(&[path_str(&plain)])), path_str(&plain));
     let (_, gz) = compressed(dir.path()).pop().unwrap();
     let good = std::fs::read(&gz).unwrap();
