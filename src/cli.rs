@@ -104,7 +104,9 @@ pub struct KubeArgs {
 impl KubeArgs {
     /// The container whose log is read (`-c`, else `istio-proxy`).
     pub fn container(&self) -> String {
-        self.container.clone().unwrap_or_else(|| "istio-proxy".to_string())
+        self.container
+            .clone()
+            .unwrap_or_else(|| "istio-proxy".to_string())
     }
 
     /// The first flag given that only makes sense against a cluster (in

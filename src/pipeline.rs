@@ -120,7 +120,11 @@ pub fn run_files(
                 emit,
             )?;
             if let Some((bytes, zeros)) = stats.ignored_trailing {
-                let what = if zeros { "NUL padding" } else { "trailing garbage" };
+                let what = if zeros {
+                    "NUL padding"
+                } else {
+                    "trailing garbage"
+                };
                 warnings.push(format!(
                     "{input}: decompression OK, {what} ignored ({bytes} bytes after the last gzip member)"
                 ));
@@ -140,7 +144,9 @@ pub fn run_files(
         Ok(())
     })?;
     if let (Some(flag), Some(c)) = (&aggregate.namespace, &notes.namespace_conflict) {
-        let name = inputs.get(c.input as usize).map_or("-".to_string(), Input::name);
+        let name = inputs
+            .get(c.input as usize)
+            .map_or("-".to_string(), Input::name);
         warnings.push(format!(
             "-n {flag} contradicts {} line{} whose own destination (SAN) is in another namespace \
              (first: {name}:{}, namespace {}): -n names the namespace of pods in `kubectl logs --prefix` lines",
@@ -370,7 +376,8 @@ impl Worker {
                 let req = classify(&entry, &formats[format]);
                 // Attribution (which namespace wins) is the aggregate's, per
                 // stream and order-independent; here the contradiction is only counted for a warning.
-                if let Some(ns) = namespace_flag_contradiction(namespace_flag.as_deref(), &meta, &req)
+                if let Some(ns) =
+                    namespace_flag_contradiction(namespace_flag.as_deref(), &meta, &req)
                 {
                     notes.note_namespace_conflict(input, line_no, ns);
                 }

@@ -85,7 +85,7 @@ fn report_inputs(paths: &[&Path], threads: usize, chunk_size: usize) -> serde_js
         max_sources: 1000,
         ..AggregateConfig::default()
     };
-    let inputs: Vec<Input> = paths.iter().map(|p| Input::path(p)).collect();
+    let inputs: Vec<Input> = paths.iter().copied().map(Input::path).collect();
     let agg = pipeline::run(&inputs, &formats, &aggregate, &config, &|_| {}).unwrap();
     let verdict = VerdictConfig {
         window_ms: 86_400_000,

@@ -136,7 +136,10 @@ fn issue_7_6_the_same_lines_under_another_name_or_compressed_are_refused() {
     std::fs::write(&gz, enc.finish().unwrap()).unwrap();
     for other in [&copy, &gz] {
         let out = report(&[&[path_str(&log), path_str(other)][..], &WINDOW].concat());
-        assert_error(&out, &[path_str(other), "the same lines as", path_str(&log)]);
+        assert_error(
+            &out,
+            &[path_str(other), "the same lines as", path_str(&log)],
+        );
     }
     // Two empty files are not "the same lines": there are none to count twice.
     let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
@@ -163,7 +166,10 @@ fn issue_7_6_overlapping_exports_count_each_entry_once() {
     assert_eq!(r["input"]["requests"], 6);
     assert_eq!(r["input"]["duplicates"], 4);
     let d = &r["destinations"][0];
-    assert_eq!((&d["verdict"], &d["mtls"]), (&"insufficient".into(), &6.into()));
+    assert_eq!(
+        (&d["verdict"], &d["mtls"]),
+        (&"insufficient".into(), &6.into())
+    );
 
     // A single input reports none.
     let once = json(&report(&[&[path_str(&log)][..], &WINDOW].concat()));
@@ -187,7 +193,9 @@ fn issue_7_6_repeated_entries_across_real_exports_match_one_file() {
     let base = json(&report(&[path_str(&sample("mesh.log"))]));
     let split = json(&report(&[path_str(&b), path_str(&a)]));
     let twin = json(&report(&[path_str(&overlap)]));
-    let access = |r: &Value| r["input"]["requests"].as_u64().unwrap() + r["input"]["outbound"].as_u64().unwrap();
+    let access = |r: &Value| {
+        r["input"]["requests"].as_u64().unwrap() + r["input"]["outbound"].as_u64().unwrap()
+    };
     assert!(access(&twin) > 600, "the overlap holds access entries");
     assert_eq!(split["input"]["duplicates"], access(&twin));
     assert_eq!(split["input"]["requests"], base["input"]["requests"]);
@@ -255,7 +263,10 @@ fn issue_7_13_a_namespace_contradicting_the_lines_san_is_warned_once() {
     let mesh = sample("mesh.log");
     let out = report(&[path_str(&mesh), "-n", "istioinaction"]);
     let err = stderr(&out);
-    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("-n istioinaction")).collect();
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("-n istioinaction"))
+        .collect();
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(warnings[0].starts_with("strictly: warning: "), "{err}");
     assert!(warnings[0].contains("namespace default"), "{err}");
@@ -274,7 +285,10 @@ fn issue_7_15_threads_are_bounded_with_a_clear_error() {
         let out = report(&[path_str(&log), "--threads", n]);
         assert_error(&out, &["--threads", n, "cores"]);
     }
-    assert_error(&report(&[path_str(&log), "--threads", "0"]), &["at least 1"]);
+    assert_error(
+        &report(&[path_str(&log), "--threads", "0"]),
+        &["at least 1"],
+    );
     let ok = report(&[path_str(&log), "--threads", "64"]);
     assert_eq!(ok.status.code(), Some(1), "{}", stderr(&ok));
 }
@@ -283,7 +297,11 @@ fn issue_7_15_threads_are_bounded_with_a_clear_error() {
 fn plain(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(sample("mesh.log")).unwrap();
     let path = dir.join("mesh-800.log");
-    std::fs::write(&path, text.lines().take(800).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    std::fs::write(
+        &path,
+        text.lines().take(800).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
     path
 }
 
@@ -362,7 +380,10 @@ fn issue_7_17_gzip_with_padding_or_junk_is_read_as_zcat_does_with_a_warning() {
     let good = std::fs::read(&gz).unwrap();
     for (tail, what) in [
         (vec![0u8; 8192], "NUL padding ignored (8192 bytes"),
-        (b"\x00\x01junk".to_vec(), "trailing garbage ignored (6 bytes"),
+        (
+            b"\x00\x01junk".to_vec(),
+            "trailing garbage ignored (6 bytes",
+        ),
     ] {
         let path = dir.path().join("padded.log.gz");
         std::fs::write(&path, [good.clone(), tail].concat()).unwrap();
@@ -380,17 +401,26 @@ fn issue_7_17_binary_input_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let ls = Path::new("/bin/ls");
     if ls.exists() {
-        assert_error(&report(&[path_str(ls)]), &["/bin/ls: not a text log", "ELF"]);
+        assert_error(
+            &report(&[path_str(ls)]),
+            &["/bin/ls: not a text log", "ELF"],
+        );
     }
     // Compressed in a format not read here (a 7z header), or any blob with NUL bytes.
     let blob = dir.path().join("archive.7z");
     std::fs::write(&blob, b"7z\xbc\xaf\x27\x1c\x00\x04 and more").unwrap();
-    assert_error(&report(&[path_str(&blob)]), &[path_str(&blob), "NUL byte at offset 6"]);
+    assert_error(
+        &report(&[path_str(&blob)]),
+        &[path_str(&blob), "NUL byte at offset 6"],
+    );
     // A zstd file cut short is corrupt, not binary.
     let (_, zst) = compressed(dir.path()).remove(0);
     let bytes = std::fs::read(&zst).unwrap();
     std::fs::write(&zst, &bytes[..bytes.len() / 3]).unwrap();
-    assert_error(&report(&[path_str(&zst)]), &[path_str(&zst), "corrupt zstd data"]);
+    assert_error(
+        &report(&[path_str(&zst)]),
+        &[path_str(&zst), "corrupt zstd data"],
+    );
 }
 
 #[test]
@@ -426,7 +456,11 @@ fn issue_7_18_a_10_mb_line_from_the_cluster_is_cut_and_counted_malformed() {
     let n = |r: &Value, k: &str| r["input"][k].as_u64().unwrap();
     assert_eq!(n(&after, "lines"), n(&before, "lines") + 2);
     assert_eq!(n(&after, "malformed"), n(&before, "malformed") + 1);
-    assert_eq!(n(&after, "skipped"), n(&before, "skipped") + 1, "the next line is read whole");
+    assert_eq!(
+        n(&after, "skipped"),
+        n(&before, "skipped") + 1,
+        "the next line is read whole"
+    );
     assert_eq!(after["destinations"], before["destinations"]);
     let example = after["input"]["malformed_examples"]
         .as_array()

@@ -42,8 +42,7 @@ impl Compression {
             Compression::Gzip
         } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             Compression::Zstd
-        } else if head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3])
-        {
+        } else if head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3]) {
             Compression::Bzip2
         } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
             Compression::Xz
@@ -250,10 +249,12 @@ impl InputReader {
                 Ok(d) => Decoded::Zstd(Box::new(d)),
                 Err(error) => return Err(SourceError::Io { name, error }),
             },
-            Compression::Bzip2 => Decoded::Bzip2(Box::new(bzip2::read::MultiBzDecoder::new(counted))),
-            Compression::Xz => {
-                Decoded::Xz(Box::new(liblzma::read::XzDecoder::new_multi_decoder(counted)))
+            Compression::Bzip2 => {
+                Decoded::Bzip2(Box::new(bzip2::read::MultiBzDecoder::new(counted)))
             }
+            Compression::Xz => Decoded::Xz(Box::new(liblzma::read::XzDecoder::new_multi_decoder(
+                counted,
+            ))),
         };
         Ok(InputReader { name, decoded })
     }
@@ -411,7 +412,11 @@ mod tests {
             ([xz(b"one\n"), xz(b"two\n")].concat(), Compression::Xz),
             (b"one\ntwo\n".to_vec(), Compression::None),
         ] {
-            assert_eq!(decode(bytes), (b"one\ntwo\n".to_vec(), kind, None), "{kind:?}");
+            assert_eq!(
+                decode(bytes),
+                (b"one\ntwo\n".to_vec(), kind, None),
+                "{kind:?}"
+            );
         }
     }
 
@@ -421,7 +426,11 @@ mod tests {
         padded.extend([0u8; 4096]);
         assert_eq!(
             decode(padded),
-            (b"one\ntwo\n".to_vec(), Compression::Gzip, Some((4096, true)))
+            (
+                b"one\ntwo\n".to_vec(),
+                Compression::Gzip,
+                Some((4096, true))
+            )
         );
         let mut junk = gzip(b"one\n");
         junk.extend(b"garbage\n");
@@ -433,9 +442,17 @@ mod tests {
 
     #[test]
     fn binary_is_recognised() {
-        assert!(binary_reason(b"\x7fELF\x02\x01\x01\0", 0).unwrap().contains("ELF"));
+        assert!(
+            binary_reason(b"\x7fELF\x02\x01\x01\0", 0)
+                .unwrap()
+                .contains("ELF")
+        );
         assert!(binary_reason(b"abc\0def", 0).unwrap().contains("offset 3"));
-        assert!(binary_reason(b"abc\0def", 100).unwrap().contains("offset 103"));
+        assert!(
+            binary_reason(b"abc\0def", 100)
+                .unwrap()
+                .contains("offset 103")
+        );
         let line = b"[2026-11-20T11:00:00.000Z] \"GET / HTTP/1.1\" 200\n";
         assert_eq!(binary_reason(line, 0), None);
         // Past the first 8 KiB, a NUL is the parser's business (a malformed line).

@@ -547,9 +547,13 @@ mod tests {
         let other = dir.path().join("y.log");
         std::fs::write(&other, b"a\n").unwrap();
         let dotted = dir.path().join(".").join("x.log");
-        let err = check_distinct(&[Input::path(&path), Input::path(&other), Input::path(&dotted)])
-            .unwrap_err()
-            .to_string();
+        let err = check_distinct(&[
+            Input::path(&path),
+            Input::path(&other),
+            Input::path(&dotted),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with(&dotted.display().to_string()), "{err}");
         assert!(err.contains("the same file as"), "{err}");
         // Different files with equal content pass here: the content check comes while reading.
@@ -564,7 +568,10 @@ mod tests {
         elf.extend(b"text\n".repeat(100));
         std::fs::write(&path, &elf).unwrap();
         let err = read_file(&path, 16).unwrap_err().to_string();
-        assert_eq!(err, format!("{}: not a text log: an executable (ELF)", path.display()));
+        assert_eq!(
+            err,
+            format!("{}: not a text log: an executable (ELF)", path.display())
+        );
         // A NUL in the first 8 KiB, even past the first small block.
         let mut late = b"line\n".repeat(1000);
         late[4000] = 0;

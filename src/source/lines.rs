@@ -108,7 +108,11 @@ impl LineCutter {
     /// Appends one whole line (without its `\n`) that was already cut
     /// upstream if `cut`; it is cut here too if longer than `max_line`.
     pub fn push_line(&mut self, line: &[u8], cut: bool) {
-        debug_assert_eq!(self.line_start, self.data.len(), "a partial line is waiting");
+        debug_assert_eq!(
+            self.line_start,
+            self.data.len(),
+            "a partial line is waiting"
+        );
         let keep = line.len().min(self.max_line);
         self.data.extend_from_slice(&line[..keep]);
         self.data.push(b'\n');

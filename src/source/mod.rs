@@ -10,8 +10,8 @@
 use std::iter::FusedIterator;
 use std::sync::Arc;
 
-pub mod file;
 pub mod decode;
+pub mod file;
 pub mod kube;
 pub mod lines;
 
