@@ -93,6 +93,7 @@ fn chunk(data: &[u8]) -> Chunk {
         first_line: 1,
         data: data.to_vec(),
         meta: None,
+        cut_lines: Vec::new(),
     }
 }
 

@@ -84,9 +84,9 @@ pub struct KubeArgs {
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
 
-    /// Container whose logs hold the access log.
-    #[arg(short = 'c', long, default_value = "istio-proxy", value_name = "NAME")]
-    pub container: String,
+    /// Container whose logs hold the access log [default: istio-proxy].
+    #[arg(short = 'c', long, value_name = "NAME")]
+    pub container: Option<String>,
 
     /// kubeconfig context to use.
     #[arg(long, value_name = "NAME")]
@@ -96,12 +96,34 @@ pub struct KubeArgs {
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Log reads in flight at once for `report` (like stern's); `watch` follows every selected container.
-    #[arg(long, default_value_t = 50, value_name = "N")]
-    pub max_log_requests: usize,
+    /// Log reads in flight at once for `report` (like stern's) [default: 50]; `watch` follows every selected container.
+    #[arg(long, value_name = "N")]
+    pub max_log_requests: Option<usize>,
 }
 
 impl KubeArgs {
+    /// The container whose log is read (`-c`, else `istio-proxy`).
+    pub fn container(&self) -> String {
+        self.container
+            .clone()
+            .unwrap_or_else(|| "istio-proxy".to_string())
+    }
+
+    /// The first flag given that only makes sense against a cluster (in
+    /// help order), for refusing it with files.
+    pub fn cluster_only_flag(&self) -> Option<&'static str> {
+        [
+            (self.all_namespaces, "-A/--all-namespaces"),
+            (self.selector.is_some(), "-l/--selector"),
+            (self.container.is_some(), "-c/--container"),
+            (self.context.is_some(), "--context"),
+            (self.kubeconfig.is_some(), "--kubeconfig"),
+            (self.max_log_requests.is_some(), "--max-log-requests"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+
     /// Returns true if and only if a flag only makes sense against a cluster.
     pub fn wants_cluster(&self) -> bool {
         self.all_namespaces
@@ -178,11 +200,11 @@ pub struct ReportArgs {
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
 
-    /// What wraps each line.
-    #[arg(long, value_enum, default_value_t = InputKind::Auto)]
-    pub input: InputKind,
+    /// What wraps each line of files and stdin [default: auto] (not for cluster reads).
+    #[arg(long, value_enum)]
+    pub input: Option<InputKind>,
 
-    /// Parser threads [default: all cores].
+    /// Parser threads [default: all cores; at most 4 × the cores, or 64].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 

@@ -141,10 +141,9 @@ fn report(args: ReportArgs) -> Result<u8> {
         window_ms = time::parse_window_ms(since).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
     }
     let until_ms = args.until.as_deref().map(parse_until).transpose()?;
-    if args.threads == Some(0) {
-        bail!("--threads: must be at least 1");
-    }
+    let threads = args.threads.map(threads_flag).transpose()?;
     let source = report_source(&args)?;
+    check_source_flags(&args, &source)?;
 
     let aggregate = AggregateConfig {
         namespace: args.kube.namespaces.first().cloned(),
@@ -157,10 +156,10 @@ fn report(args: ReportArgs) -> Result<u8> {
         latest_plausible_ms: Some(latest_plausible_ms()),
     };
     let mut pipeline = PipelineConfig {
-        input_kind: args.input,
+        input_kind: args.input.unwrap_or_default(),
         ..PipelineConfig::default()
     };
-    if let Some(n) = args.threads {
+    if let Some(n) = threads {
         pipeline.threads = n;
     }
     let mut verdict_config = VerdictConfig {
@@ -174,8 +173,12 @@ fn report(args: ReportArgs) -> Result<u8> {
         ReportSource::Files(inputs) => {
             let bar = progress_bar(&inputs, args.no_progress);
             let progress = |n: u64| bar.inc(n);
-            let aggregator = pipeline::run(&inputs, &formats, &aggregate, &pipeline, &progress)?;
+            let run = pipeline::run_files(&inputs, &formats, &aggregate, &pipeline, &progress)?;
             bar.finish_and_clear();
+            for w in &run.warnings {
+                let _ = writeln!(io::stderr(), "strictly: warning: {w}");
+            }
+            let aggregator = run.aggregator;
             let names: Vec<String> = inputs.iter().map(Input::name).collect();
             (aggregator, names, None)
         }
@@ -201,7 +204,7 @@ fn report(args: ReportArgs) -> Result<u8> {
                 &access,
                 &selection,
                 Some(since),
-                args.kube.max_log_requests,
+                args.kube.max_log_requests.unwrap_or(50),
                 &formats,
                 &aggregate,
                 &pipeline,
@@ -256,6 +259,57 @@ fn latest_plausible_ms() -> i64 {
     chrono::Utc::now().timestamp_millis() + 86_400_000
 }
 
+/// The most parser threads `--threads` takes: 4 × the cores, and never fewer than this.
+const THREADS_FLOOR: usize = 64;
+
+/// Checks `--threads`: at least 1, at most 4 × the cores (or [`THREADS_FLOOR`]).
+///
+/// Parsing is CPU-bound: threads past the cores only cost memory (each owns
+/// an aggregate), and tens of thousands exhaust the process.
+fn threads_flag(n: usize) -> Result<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let max = cores.saturating_mul(4).max(THREADS_FLOOR);
+    if n == 0 {
+        bail!("--threads: must be at least 1");
+    }
+    if n > max {
+        bail!(
+            "--threads: {n} is more than {max} (4 × the {cores} cores here, at least {THREADS_FLOOR}); parsing is CPU-bound, more threads only cost memory"
+        );
+    }
+    Ok(n)
+}
+
+/// Refuses flags that would do nothing with the source `report` reads:
+/// cluster-only flags with files or stdin, `--input` with the cluster, and
+/// several `-n` with files (`-n` then names the one namespace of pods in
+/// `kubectl logs --prefix` lines; run once per namespace instead).
+fn check_source_flags(args: &ReportArgs, source: &ReportSource) -> Result<()> {
+    match source {
+        ReportSource::Files(_) => {
+            if let Some(flag) = args.kube.cluster_only_flag() {
+                bail!(
+                    "{flag} applies to reading the cluster, not to files or stdin: drop it, or drop the files to read the cluster"
+                );
+            }
+            if args.kube.namespaces.len() > 1 {
+                bail!(
+                    "-n/--namespace: given {} times; with files it names the one namespace of pods in `kubectl logs --prefix` lines: run once per namespace",
+                    args.kube.namespaces.len()
+                );
+            }
+        }
+        ReportSource::Cluster(_) => {
+            if args.input.is_some() {
+                bail!(
+                    "--input applies to files and stdin; the cluster's logs are read without an envelope: drop it"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Source cells kept per destination while reading: generous above the rows
 /// shown, so the rows shown are the true heaviest unless a destination has
 /// thousands of callers; memory stays bounded by it either way.
@@ -298,7 +352,7 @@ fn watch(args: WatchArgs) -> Result<u8> {
             all_namespaces: args.kube.all_namespaces,
             selector: args.kube.selector.clone(),
             workloads,
-            container: args.kube.container.clone(),
+            container: args.kube.container(),
         },
         formats,
         aggregate: AggregateConfig {
@@ -383,7 +437,7 @@ fn report_source(args: &ReportArgs) -> Result<ReportSource> {
             all_namespaces: args.kube.all_namespaces,
             selector: args.kube.selector.clone(),
             workloads,
-            container: args.kube.container.clone(),
+            container: args.kube.container(),
         }));
     }
     if args.files.is_empty() {

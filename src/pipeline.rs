@@ -5,16 +5,56 @@
 //! aggregator, so the per-line path takes no lock. Workers' aggregates merge
 //! at the end; every aggregate is order-independent, so the report is the
 //! same for any thread count and chunk size.
+//!
+//! With several inputs, the same lines must not count twice: the same file
+//! named twice, or the same content under two names (`x.log`, `x.log.gz`),
+//! is refused; and an access entry repeated across inputs (overlapping
+//! exports) with the same pod, write timestamp and bytes counts once, as
+//! logcli and stern do. Workers share one concurrent set of 64-bit hashes for
+//! that; which copy is kept does not matter, because copies are
+//! byte-identical and map to the same stream.
 
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
 
+use dashmap::DashSet;
+
 use crate::aggregate::{AggregateConfig, Aggregator, StreamId};
 use crate::envelope::{EnvelopeDecoder, InputKind, StreamMeta};
 use crate::format::{FormatSet, LineParser, Parsed};
-use crate::request::classify;
-use crate::source::file::{Input, read_chunks};
+use crate::request::{Request, classify};
+use crate::source::file::{Input, check_distinct, read_chunks};
 use crate::source::{Chunk, SourceError, SourceMeta};
+
+/// Access entries already counted in a run over several inputs: XXH3-64
+/// hashes of (stream, write time, payload). A 64-bit hash collides once in
+/// about 2^32 entries; a collision drops one entry whose twin was kept.
+pub type SeenEntries = DashSet<u64, std::hash::BuildHasherDefault<IdentityHasher>>;
+
+/// The hashes are XXH3 already: hashing them again would only cost time.
+#[derive(Default)]
+pub struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// What a run over files produced: the aggregate, and what to warn about on stderr.
+pub struct FileRun {
+    pub aggregator: Aggregator,
+    /// One line each, without the `strictly: warning: ` prefix.
+    pub warnings: Vec<String>,
+}
 
 /// How the pipeline runs.
 #[derive(Clone, Debug)]
@@ -48,10 +88,30 @@ pub fn run(
     config: &PipelineConfig,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Aggregator, SourceError> {
+    run_files(inputs, formats, aggregate, config, progress).map(|r| r.aggregator)
+}
+
+/// Reads every input through the pipeline: the merged aggregate and the warnings.
+///
+/// Refuses (before reading) an input named twice, and (after reading it) an
+/// input whose decoded content equals an earlier one's; with more than one
+/// input, drops access entries repeated across them (`input.duplicates`).
+/// A single input keeps no set: its memory stays flat.
+pub fn run_files(
+    inputs: &[Input],
+    formats: &FormatSet,
+    aggregate: &AggregateConfig,
+    config: &PipelineConfig,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<FileRun, SourceError> {
+    check_distinct(inputs)?;
     let names: Arc<[String]> = inputs.iter().map(Input::name).collect();
-    run_with(formats, aggregate, config, names, |emit| {
+    let seen = (inputs.len() > 1).then(|| Arc::new(SeenEntries::default()));
+    let mut warnings = Vec::new();
+    let (aggregator, notes) = run_workers(formats, aggregate, config, names, seen, |emit| {
+        let mut contents: Vec<(u128, &Input)> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
-            read_chunks(
+            let stats = read_chunks(
                 input,
                 i as u32,
                 config.chunk_size,
@@ -59,8 +119,46 @@ pub fn run(
                 progress,
                 emit,
             )?;
+            if let Some((bytes, zeros)) = stats.ignored_trailing {
+                let what = if zeros {
+                    "NUL padding"
+                } else {
+                    "trailing garbage"
+                };
+                warnings.push(format!(
+                    "{input}: decompression OK, {what} ignored ({bytes} bytes after the last gzip member)"
+                ));
+            }
+            // Empty inputs are all alike and count nothing twice.
+            if inputs.len() > 1 && stats.bytes > 0 {
+                if let Some((_, first)) = contents.iter().find(|(h, _)| *h == stats.content_hash) {
+                    return Err(SourceError::SameInput {
+                        first: first.name(),
+                        second: input.name(),
+                        how: "the same lines as",
+                    });
+                }
+                contents.push((stats.content_hash, input));
+            }
         }
         Ok(())
+    })?;
+    if let (Some(flag), Some(c)) = (&aggregate.namespace, &notes.namespace_conflict) {
+        let name = inputs
+            .get(c.input as usize)
+            .map_or("-".to_string(), Input::name);
+        warnings.push(format!(
+            "-n {flag} contradicts {} line{} whose own destination (SAN) is in another namespace \
+             (first: {name}:{}, namespace {}): -n names the namespace of pods in `kubectl logs --prefix` lines",
+            c.count,
+            if c.count == 1 { "" } else { "s" },
+            c.line,
+            c.namespace,
+        ));
+    }
+    Ok(FileRun {
+        aggregator,
+        warnings,
     })
 }
 
@@ -74,6 +172,51 @@ pub fn run_with<E>(
     names: Arc<[String]>,
     produce: impl FnOnce(&mut dyn FnMut(Chunk) -> bool) -> Result<(), E>,
 ) -> Result<Aggregator, E> {
+    run_workers(formats, aggregate, config, names, None, produce).map(|(agg, _)| agg)
+}
+
+/// What workers noticed besides the aggregate, merged order-independently.
+#[derive(Debug, Default)]
+struct Notes {
+    namespace_conflict: Option<NamespaceConflict>,
+}
+
+/// Lines whose own destination names another namespace than `-n` gave their
+/// stream: how many, and the first by (input, line) so the warning does not
+/// depend on threads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct NamespaceConflict {
+    count: u64,
+    input: u32,
+    line: u64,
+    namespace: String,
+}
+
+impl Notes {
+    fn merge(&mut self, other: Notes) {
+        if let Some(o) = other.namespace_conflict {
+            match &mut self.namespace_conflict {
+                Some(c) => {
+                    let count = c.count + o.count;
+                    if (o.input, o.line) < (c.input, c.line) {
+                        *c = o;
+                    }
+                    c.count = count;
+                }
+                None => self.namespace_conflict = Some(o),
+            }
+        }
+    }
+}
+
+fn run_workers<E>(
+    formats: &FormatSet,
+    aggregate: &AggregateConfig,
+    config: &PipelineConfig,
+    names: Arc<[String]>,
+    seen: Option<Arc<SeenEntries>>,
+    produce: impl FnOnce(&mut dyn FnMut(Chunk) -> bool) -> Result<(), E>,
+) -> Result<(Aggregator, Notes), E> {
     let threads = config.threads.max(1);
     let (tx, rx) = sync_channel::<Chunk>(threads * 2);
     let rx = Arc::new(Mutex::new(rx));
@@ -83,11 +226,12 @@ pub fn run_with<E>(
                 let rx = Arc::clone(&rx);
                 let mut worker =
                     Worker::new(formats, aggregate, config.input_kind, Arc::clone(&names));
+                worker.seen = seen.clone();
                 scope.spawn(move || {
                     while let Some(chunk) = next_chunk(&rx) {
                         worker.process(&chunk);
                     }
-                    worker.aggregator
+                    (worker.aggregator, worker.notes)
                 })
             })
             .collect();
@@ -95,14 +239,19 @@ pub fn run_with<E>(
         drop(tx);
         // The first worker's aggregate is the base: merging into an empty one would copy it.
         let mut merged: Option<Aggregator> = None;
+        let mut notes = Notes::default();
         for w in workers {
-            let agg = w.join().expect("a pipeline worker panicked");
+            let (agg, n) = w.join().expect("a pipeline worker panicked");
+            notes.merge(n);
             match &mut merged {
                 Some(m) => m.merge(agg),
                 None => merged = Some(agg),
             }
         }
-        result.map(|()| merged.unwrap_or_else(|| Aggregator::new(aggregate.clone())))
+        result.map(|()| {
+            let agg = merged.unwrap_or_else(|| Aggregator::new(aggregate.clone()));
+            (agg, notes)
+        })
     })
 }
 
@@ -122,6 +271,12 @@ pub struct Worker {
     last_stream: Option<LastStream>,
     /// The last (stream, local address) → substream, for the same reason.
     last_substream: Option<(StreamId, Vec<u8>, StreamId)>,
+    /// Entries counted so far across the run's inputs (several inputs only).
+    seen: Option<Arc<SeenEntries>>,
+    /// `-n`: the namespace of streams whose lines name a pod but no namespace.
+    namespace_flag: Option<Arc<str>>,
+    notes: Notes,
+    scratch: Vec<u8>,
 }
 
 /// The previous line's stream metadata (owned) and the stream it mapped to.
@@ -148,13 +303,26 @@ impl Worker {
             preferred: Vec::new(),
             last_stream: None,
             last_substream: None,
+            seen: None,
+            namespace_flag: aggregate.namespace.as_deref().map(Arc::from),
+            notes: Notes::default(),
+            scratch: Vec::new(),
         }
     }
 
     /// Runs every line of `chunk` through the stages.
+    ///
+    /// A line the source cut at the maximum length is malformed: what is
+    /// left of it is not the entry Envoy wrote.
     pub fn process(&mut self, chunk: &Chunk) {
         let source = chunk.meta.as_deref();
+        let mut cut = chunk.cut_lines.iter().copied().peekable();
         for (line_no, line) in (chunk.first_line..).zip(chunk.lines()) {
+            if cut.next_if_eq(&line_no).is_some() {
+                self.aggregator.input.lines += 1;
+                self.aggregator.malformed(chunk.input, line_no, line);
+                continue;
+            }
             self.line(chunk.input, line_no, line, source);
         }
     }
@@ -171,6 +339,10 @@ impl Worker {
             preferred,
             last_stream,
             last_substream,
+            seen,
+            namespace_flag,
+            notes,
+            scratch,
         } = self;
         aggregator.input.lines += 1;
         let env = decoder.decode(line);
@@ -194,10 +366,24 @@ impl Worker {
             Parsed::NotAccess => aggregator.input.skipped += 1,
             Parsed::Malformed => aggregator.malformed(input, line_no, line),
             Parsed::Access { entry, format } => {
+                if let (Some(seen), Some(t)) = (seen.as_deref(), env.timestamp_ms)
+                    && meta.pod.is_some()
+                    && !seen.insert(entry_hash(scratch, &meta, t, env.payload))
+                {
+                    aggregator.input.duplicates += 1;
+                    return;
+                }
                 let req = classify(&entry, &formats[format]);
                 if aggregator.check_times(&req, env.timestamp_ms).is_err() {
                     aggregator.malformed(input, line_no, line);
                     return;
+                }
+                // Attribution (which namespace wins) is the aggregate's, per
+                // stream and order-independent; here the contradiction is only counted for a warning.
+                if let Some(ns) =
+                    namespace_flag_contradiction(namespace_flag.as_deref(), &meta, &req)
+                {
+                    notes.note_namespace_conflict(input, line_no, ns);
                 }
                 let stream = match (meta.pod, req.local_address) {
                     (None, Some(local)) => substream_of(aggregator, last_substream, stream, local),
@@ -210,6 +396,62 @@ impl Worker {
                     aggregator.observe_entry(stream, &req, env.timestamp_ms);
                 }
             }
+        }
+    }
+}
+
+/// The hash that identifies an access entry across inputs: its stream (the
+/// pod and container the envelope or the cluster named), its write time and
+/// its payload. Lines without a write time are never compared: a repeat of
+/// them cannot be told from a legitimate one.
+fn entry_hash(scratch: &mut Vec<u8>, meta: &StreamMeta<'_>, t: i64, payload: &[u8]) -> u64 {
+    scratch.clear();
+    for part in [meta.namespace, meta.pod, meta.container] {
+        // Length-prefixed, so no choice of bytes makes two keys collide by concatenation.
+        let part = part.unwrap_or(b"\xff");
+        scratch.extend_from_slice(&(part.len() as u32).to_le_bytes());
+        scratch.extend_from_slice(part);
+    }
+    scratch.extend_from_slice(&t.to_le_bytes());
+    scratch.extend_from_slice(payload);
+    xxhash_rust::xxh3::xxh3_64(scratch)
+}
+
+/// Returns the namespace a line's own destination names when it contradicts
+/// the `-n` given for its stream, or None.
+///
+/// `kubectl logs --prefix` names the pod but not its namespace, so `-n`
+/// supplies it; an inbound line whose SAN (or SNI) names another namespace
+/// says where the request really arrived, and `-n` was wrong for it. Streams
+/// whose namespace the envelope or the cluster gave are never contradicted.
+pub fn namespace_flag_contradiction<'a>(
+    flag: Option<&str>,
+    meta: &StreamMeta<'_>,
+    req: &Request<'a>,
+) -> Option<&'a [u8]> {
+    let flag = flag?;
+    if !req.inbound || meta.namespace.is_some() || meta.pod.is_none() {
+        return None;
+    }
+    let (ns, _) = req.named_destination?.namespace_and_name()?;
+    (!ns.is_empty() && ns != flag.as_bytes()).then_some(ns)
+}
+
+impl Notes {
+    fn note_namespace_conflict(&mut self, input: u32, line: u64, namespace: &[u8]) {
+        let c = self
+            .namespace_conflict
+            .get_or_insert_with(|| NamespaceConflict {
+                count: 0,
+                input,
+                line,
+                namespace: String::from_utf8_lossy(namespace).into_owned(),
+            });
+        c.count += 1;
+        if (input, line) < (c.input, c.line) {
+            c.input = input;
+            c.line = line;
+            c.namespace = String::from_utf8_lossy(namespace).into_owned();
         }
     }
 }

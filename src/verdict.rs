@@ -142,6 +142,8 @@ pub struct InputReport {
     pub outbound: u64,
     pub skipped: u64,
     pub malformed: u64,
+    /// Access entries dropped as repeats across inputs (same stream, write time and bytes).
+    pub duplicates: u64,
     pub outside_window: u64,
     /// `file:line: text` of the first malformed lines.
     pub malformed_examples: Vec<String>,
@@ -276,6 +278,7 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
             outbound: input.outbound,
             skipped: input.skipped,
             malformed: input.malformed,
+            duplicates: input.duplicates,
             outside_window: input.requests.saturating_sub(in_window),
             malformed_examples: input
                 .malformed_examples

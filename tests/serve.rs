@@ -260,6 +260,7 @@ fn snapshot() -> Snapshot {
             outbound: 120,
             skipped: 170,
             malformed: 10,
+            duplicates: 0,
             outside_window: 38,
             malformed_examples: vec!["pod/web-api-1:7: GET / garbage".to_string()],
         },
@@ -350,7 +351,7 @@ async fn report_is_503_until_the_first_tick_then_the_section_5_json() {
         json["input"],
         serde_json::json!({
             "lines": 5000, "requests": 4700, "outbound": 120, "skipped": 170,
-            "malformed": 10, "outside_window": 38,
+            "malformed": 10, "duplicates": 0, "outside_window": 38,
             "malformed_examples": ["pod/web-api-1:7: GET / garbage"],
         })
     );

@@ -36,6 +36,7 @@ impl Aggregator {
         self.input.outbound += input.outbound;
         self.input.skipped += input.skipped;
         self.input.malformed += input.malformed;
+        self.input.duplicates += input.duplicates;
         let ex = &mut self.input.malformed_examples;
         ex.extend(input.malformed_examples);
         ex.sort();

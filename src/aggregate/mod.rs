@@ -78,6 +78,10 @@ pub struct InputCounts {
     pub skipped: u64,
     /// Lines that look like access entries but match no format.
     pub malformed: u64,
+    /// Access entries dropped because another input already had them (same
+    /// stream, write time and bytes).
+    #[serde(default)]
+    pub duplicates: u64,
     /// The first few malformed lines, ordered by (input, line).
     pub malformed_examples: Vec<MalformedExample>,
 }

@@ -1,36 +1,33 @@
-//! Files, gzip files and stdin as chunk sources.
+//! Files and stdin as chunk sources.
 //!
 //! [`Input`] names what the user passed (a path, or `-`/nothing for stdin);
-//! [`Input::open`] gives an [`InputReader`] that decompresses gzip (detected by
-//! its magic bytes, not the file name: rotated logs are often `.1` or have no
-//! extension at all) and counts the raw bytes it consumed, so a progress bar
-//! can show the position against [`Input::len_hint`]. [`read_chunks`] cuts
-//! what it reads into line-aligned [`Chunk`]s for the parser threads.
+//! [`Input::open`] gives an [`InputReader`] that decompresses gzip, zstd,
+//! bzip2 and xz (see [`super::decode`]: detected by magic bytes, not the
+//! file name) and counts the raw bytes it consumed, so a progress bar can
+//! show the position against [`Input::len_hint`]. [`read_chunks`] cuts what
+//! it reads into line-aligned [`Chunk`]s for the parser threads with the one
+//! bounded [`LineCutter`], refuses binary input, and fingerprints the
+//! decoded content so the same lines given twice can be refused.
 //!
 //! Memory stays bounded whatever the input: a line longer than `max_line` is
 //! cut, and the rest of it is read and thrown away, never buffered.
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
 
-use flate2::read::MultiGzDecoder;
-use memchr::memchr;
-
+use super::decode::{BINARY_CHECK_BYTES, RawSource, binary_reason};
+use super::lines::LineCutter;
 use super::{Chunk, SourceError};
+
+pub use super::decode::{Compression, InputReader};
+pub use super::lines::DEFAULT_MAX_LINE;
 
 /// A good block size for [`read_chunks`]: large enough that per-chunk
 /// overhead (channel send, thread wake-up) vanishes, small enough that every
 /// parser thread gets work early.
 pub const DEFAULT_CHUNK_SIZE: usize = 2 << 20;
-
-/// A good `max_line` for [`read_chunks`]: far above any real access-log line
-/// (Envoy's own limit on a request's headers is 60 KiB by default).
-pub const DEFAULT_MAX_LINE: usize = 1 << 20;
-
-/// The two bytes every gzip member starts with (RFC 1952).
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// One input the user named: a file, or standard input.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,7 +76,7 @@ impl Input {
         self.to_string()
     }
 
-    /// The file's size in bytes (compressed size for gzip), for a progress bar;
+    /// The file's size in bytes (compressed size when compressed), for a progress bar;
     /// None for stdin and anything that is not a regular file (a pipe, `/dev/stdin`).
     pub fn len_hint(&self) -> Option<u64> {
         match self {
@@ -91,7 +88,7 @@ impl Input {
         }
     }
 
-    /// Opens the input, decompressing it if it starts with the gzip magic bytes.
+    /// Opens the input, decompressing it if its first bytes say it is compressed.
     pub fn open(&self) -> Result<InputReader, SourceError> {
         let name = self.name();
         let raw = match self {
@@ -102,6 +99,24 @@ impl Input {
             },
         };
         InputReader::new(name, raw)
+    }
+
+    /// The file's identity (device, inode), where the platform has one.
+    fn identity(&self) -> Option<(u64, u64)> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let path = match self {
+                // Linux and the BSDs resolve it to what fd 0 is: `report x.log - < x.log` is caught too.
+                Input::Stdin => std::path::Path::new("/dev/stdin"),
+                Input::Path(p) => p.as_path(),
+            };
+            std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
     }
 }
 
@@ -114,172 +129,33 @@ impl fmt::Display for Input {
     }
 }
 
-/// Where the undecoded bytes come from.
-enum RawSource {
-    File(File),
-    // `Stdin` rather than a lock: it is `Send`, and with megabyte reads the per-call lock costs nothing.
-    Stdin(io::Stdin),
-    Other(Box<dyn Read + Send>),
-}
-
-/// The raw source, with the bytes peeked for gzip detection put back in front,
-/// counting what it consumed for progress reporting.
-struct Counted {
-    raw: RawSource,
-    head: [u8; 2],
-    head_pos: usize,
-    head_len: usize,
-    raw_bytes: u64,
-    /// Returns true once a read of the raw source itself failed, to tell I/O
-    /// errors from corrupt gzip data.
-    raw_failed: bool,
-}
-
-impl Counted {
-    fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let result = match &mut self.raw {
-            RawSource::File(f) => f.read(buf),
-            RawSource::Stdin(s) => s.read(buf),
-            RawSource::Other(r) => r.read(buf),
-        };
-        match &result {
-            Ok(n) => self.raw_bytes += *n as u64,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => self.raw_failed = true,
+/// Refuses the same file named twice (same device and inode: a hard link,
+/// `./x.log` and `x.log`, `x.log` and stdin redirected from it), before
+/// anything is read. The same content under two names (`x.log` and
+/// `x.log.gz`) is caught while reading, by [`ReadStats::content_hash`].
+pub fn check_distinct(inputs: &[Input]) -> Result<(), SourceError> {
+    if inputs.len() < 2 {
+        return Ok(());
+    }
+    let mut seen: Vec<((u64, u64), &Input)> = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let Some(id) = input.identity() else { continue };
+        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
+            return Err(SourceError::SameInput {
+                first: first.name(),
+                second: input.name(),
+                how: "the same file as",
+            });
         }
-        result
+        seen.push((id, input));
     }
-}
-
-impl Read for Counted {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.head_pos < self.head_len {
-            let n = (self.head_len - self.head_pos).min(buf.len());
-            buf[..n].copy_from_slice(&self.head[self.head_pos..self.head_pos + n]);
-            self.head_pos += n;
-            return Ok(n);
-        }
-        self.read_raw(buf)
-    }
-}
-
-/// An opened input: the decoded bytes of a file or stdin.
-pub struct InputReader {
-    name: String,
-    decoded: Decoded,
-}
-
-enum Decoded {
-    Plain(Counted),
-    // `MultiGzDecoder` because `cat a.gz b.gz` and many log shippers write
-    // several members; `GzDecoder` would stop silently after the first.
-    Gzip(Box<MultiGzDecoder<Counted>>),
-}
-
-impl InputReader {
-    /// Wraps any byte stream (a network body, a test buffer) like a file:
-    /// gzip is detected and decoded, and errors name `name`.
-    pub fn from_reader(
-        name: impl Into<String>,
-        reader: impl Read + Send + 'static,
-    ) -> Result<InputReader, SourceError> {
-        InputReader::new(name.into(), RawSource::Other(Box::new(reader)))
-    }
-
-    fn new(name: String, raw: RawSource) -> Result<InputReader, SourceError> {
-        let mut counted = Counted {
-            raw,
-            head: [0; 2],
-            head_pos: 0,
-            head_len: 0,
-            raw_bytes: 0,
-            raw_failed: false,
-        };
-        // Peek at up to two bytes: a pipe may deliver them one read at a time.
-        while counted.head_len < GZIP_MAGIC.len() {
-            let mut byte = [0u8; 2];
-            let want = GZIP_MAGIC.len() - counted.head_len;
-            match counted.read_raw(&mut byte[..want]) {
-                Ok(0) => break,
-                Ok(n) => {
-                    counted.head[counted.head_len..counted.head_len + n]
-                        .copy_from_slice(&byte[..n]);
-                    counted.head_len += n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(SourceError::Io { name, error }),
-            }
-        }
-        let decoded = if counted.head == GZIP_MAGIC {
-            Decoded::Gzip(Box::new(MultiGzDecoder::new(counted)))
-        } else {
-            Decoded::Plain(counted)
-        };
-        Ok(InputReader { name, decoded })
-    }
-
-    /// The name errors use.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Returns true if and only if the input is gzip-compressed.
-    pub fn is_gzip(&self) -> bool {
-        matches!(self.decoded, Decoded::Gzip(_))
-    }
-
-    /// Appends up to `limit` bytes to `buf`, fewer only at the end of the input.
-    fn read_up_to(&mut self, limit: u64, buf: &mut Vec<u8>) -> io::Result<usize> {
-        if let Decoded::Plain(c) = &mut self.decoded
-            && c.head_pos == c.head_len
-            && let RawSource::File(file) = &mut c.raw
-        {
-            let result = file.take(limit).read_to_end(buf);
-            match &result {
-                Ok(n) => c.raw_bytes += *n as u64,
-                Err(_) => c.raw_failed = true,
-            }
-            return result;
-        }
-        self.take(limit).read_to_end(buf)
-    }
-
-    /// Bytes consumed from the underlying file so far (compressed bytes for gzip).
-    pub fn raw_bytes_read(&self) -> u64 {
-        self.counted().raw_bytes
-    }
-
-    fn counted(&self) -> &Counted {
-        match &self.decoded {
-            Decoded::Plain(c) => c,
-            Decoded::Gzip(d) => d.get_ref(),
-        }
-    }
-
-    /// Names the input in an error from [`Read::read`], telling corrupt gzip data from I/O failures.
-    pub fn error(&self, error: io::Error) -> SourceError {
-        let name = self.name.clone();
-        if self.is_gzip() && !self.counted().raw_failed {
-            SourceError::Gzip { name, error }
-        } else {
-            SourceError::Io { name, error }
-        }
-    }
-}
-
-impl Read for InputReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.decoded {
-            Decoded::Plain(c) => c.read(buf),
-            Decoded::Gzip(d) => d.read(buf),
-        }
-    }
+    Ok(())
 }
 
 /// What [`read_chunks`] read from one input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReadStats {
-    /// Bytes consumed from the file (compressed bytes for gzip).
+    /// Bytes consumed from the file (compressed bytes when compressed).
     pub raw_bytes: u64,
     /// Decoded bytes read, before long lines were cut.
     pub bytes: u64,
@@ -291,6 +167,12 @@ pub struct ReadStats {
     pub chunks: u64,
     /// Returns true if `emit` asked to stop before the end of the input.
     pub stopped: bool,
+    /// A fingerprint of the decoded bytes (XXH3-128): equal for the same
+    /// lines whatever the compression. Covers only what was read when `stopped`.
+    pub content_hash: u128,
+    /// Bytes after the last gzip member that were ignored, as `zcat` does,
+    /// and whether they were all NUL (padding); None if there were none.
+    pub ignored_trailing: Option<(u64, bool)>,
 }
 
 /// Reads one input into line-aligned chunks.
@@ -299,17 +181,19 @@ pub struct ReadStats {
 /// `chunk_size` bytes; each [`Chunk`] holds whole lines ending in `\n` (a last
 /// unterminated line gets one), is tagged with `input_index`, and its
 /// `first_line` is the 1-based number of its first line in the input. A line
-/// longer than `max_line` bytes (without its `\n`) is cut to `max_line` bytes;
-/// the rest of it is discarded as it is read, so memory stays at about
-/// `chunk_size + max_line` per reader, and the line still counts as one.
+/// longer than `max_line` bytes (without its `\n`) is cut to `max_line` bytes
+/// and its number listed in the chunk's `cut_lines`; the rest of it is
+/// discarded as it is read, so memory stays at about `chunk_size + max_line`
+/// per reader, and the line still counts as one.
 ///
 /// `progress` is called after each block with the number of raw bytes read
-/// since the previous call (compressed bytes for gzip), to advance a bar
-/// sized by [`Input::len_hint`]. `emit` receives each chunk; returning false
-/// stops reading (the result then has `stopped` set).
+/// since the previous call (compressed bytes when compressed), to advance a
+/// bar sized by [`Input::len_hint`]. `emit` receives each chunk; returning
+/// false stops reading (the result then has `stopped` set).
 ///
-/// Errors name the input: it cannot be opened, a read fails, or its gzip data
-/// is corrupt or cut short. Chunks emitted before the error stand.
+/// Errors name the input: it cannot be opened, a read fails, its compressed
+/// data is corrupt or cut short, or it is binary (a NUL byte or an ELF header
+/// in its first 8 KiB). Chunks emitted before an error stand.
 ///
 /// Each block is read to its full size (or the end of the input) before its
 /// lines are emitted: right for files and a drained pipe, not for following
@@ -342,23 +226,26 @@ pub fn read_chunks_from(
     progress: &dyn Fn(u64),
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<ReadStats, SourceError> {
-    let mut chunker = Chunker::new(input_index, chunk_size, max_line);
+    let mut cutter = LineCutter::new(input_index, chunk_size, max_line);
+    let chunk_size = cutter.chunk_size();
     let mut stats = ReadStats::default();
     let mut reported_raw = 0;
+    // XXH3 runs at memory speed: fingerprinting every input costs nothing next to parsing it.
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     loop {
         // Fill the block up to `chunk_size`; a carried partial line longer than
         // that (only when `max_line > chunk_size`) gets another `chunk_size`.
-        let len = chunker.data.len();
-        let room = if len < chunker.chunk_size {
-            chunker.chunk_size - len
+        let len = cutter.buffer().len();
+        let room = if len < chunk_size {
+            chunk_size - len
         } else {
-            chunker.chunk_size
+            chunk_size
         };
         // `take(..).read_to_end` only stops short of `room` at the end of the
         // input. Through `File` itself it reads into the spare capacity
         // without zeroing it first (std implements `read_buf` for files); any
         // other reader gets its buffer zeroed, which costs as much as a copy.
-        let read = reader.read_up_to(room as u64, &mut chunker.data);
+        let read = reader.read_up_to(room as u64, cutter.buffer());
         let raw = reader.raw_bytes_read();
         if raw > reported_raw {
             progress(raw - reported_raw);
@@ -367,13 +254,22 @@ pub fn read_chunks_from(
         stats.raw_bytes = raw;
         let n = read.map_err(|e| reader.error(e))?;
         stats.bytes += n as u64;
-        let at_end = n < room;
-        chunker.scan(len);
-        if at_end {
-            chunker.finish();
+        let new = &cutter.buffer()[len..];
+        hasher.update(new);
+        if stats.bytes - (n as u64) < BINARY_CHECK_BYTES
+            && let Some(what) = binary_reason(new, stats.bytes - n as u64)
+        {
+            return Err(SourceError::Binary {
+                name: reader.name().to_string(),
+                what,
+            });
         }
-        if chunker.line_start > 0 {
-            let chunk = chunker.take_chunk();
+        let at_end = n < room;
+        cutter.scan(len);
+        if at_end {
+            cutter.finish();
+        }
+        if let Some(chunk) = cutter.take_chunk() {
             stats.chunks += 1;
             if !emit(chunk) {
                 stats.stopped = !at_end;
@@ -384,120 +280,11 @@ pub fn read_chunks_from(
             break;
         }
     }
-    stats.lines = chunker.next_line - 1;
-    stats.cut_lines = chunker.cut_lines;
+    stats.lines = cutter.lines();
+    stats.cut_lines = cutter.cut_lines();
+    stats.content_hash = hasher.digest128();
+    stats.ignored_trailing = reader.ignored_trailing();
     Ok(stats)
-}
-
-/// Cuts a byte stream into whole lines, cutting overlong ones.
-///
-/// Invariant: `data[..line_start]` holds `pending_lines` whole lines ending
-/// in `\n`; `data[line_start..]` is the start of a line not yet terminated
-/// and never longer than `max_line` (it would have been cut).
-struct Chunker {
-    input: u32,
-    chunk_size: usize,
-    max_line: usize,
-    data: Vec<u8>,
-    line_start: usize,
-    pending_lines: u64,
-    /// 1-based number of the first line in `data`.
-    next_line: u64,
-    /// Returns true while the rest of a cut line is being thrown away.
-    discarding: bool,
-    cut_lines: u64,
-}
-
-impl Chunker {
-    fn new(input: u32, chunk_size: usize, max_line: usize) -> Chunker {
-        let chunk_size = chunk_size.max(1);
-        Chunker {
-            input,
-            chunk_size,
-            max_line: max_line.max(1),
-            data: Vec::with_capacity(chunk_size + 1),
-            line_start: 0,
-            pending_lines: 0,
-            next_line: 1,
-            discarding: false,
-            cut_lines: 0,
-        }
-    }
-
-    /// Finds the line ends in `data[from..]`, cutting lines longer than `max_line`.
-    fn scan(&mut self, mut pos: usize) {
-        while pos < self.data.len() {
-            let newline = memchr(b'\n', &self.data[pos..]).map(|i| pos + i);
-            if self.discarding {
-                // The cut line already ends in `\n`: drop its tail including the original `\n`.
-                match newline {
-                    Some(nl) => {
-                        self.data.drain(pos..=nl);
-                        self.discarding = false;
-                        continue;
-                    }
-                    None => {
-                        self.data.truncate(pos);
-                        return;
-                    }
-                }
-            }
-            match newline {
-                Some(nl) => {
-                    if nl - self.line_start > self.max_line {
-                        let keep = self.line_start + self.max_line;
-                        self.data.drain(keep..nl);
-                        self.cut_lines += 1;
-                        pos = keep + 1;
-                    } else {
-                        pos = nl + 1;
-                    }
-                    self.pending_lines += 1;
-                    self.line_start = pos;
-                }
-                None => {
-                    if self.data.len() - self.line_start > self.max_line {
-                        self.data.truncate(self.line_start + self.max_line);
-                        self.data.push(b'\n');
-                        self.cut_lines += 1;
-                        self.pending_lines += 1;
-                        self.line_start = self.data.len();
-                        self.discarding = true;
-                    }
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Terminates a last line that has no `\n`.
-    fn finish(&mut self) {
-        if self.line_start < self.data.len() {
-            self.data.push(b'\n');
-            self.pending_lines += 1;
-            self.line_start = self.data.len();
-        }
-    }
-
-    /// Hands out the whole lines, keeping the partial line for the next block.
-    fn take_chunk(&mut self) -> Chunk {
-        // A fresh Vec per chunk: the chunk goes to another thread, and a
-        // partial line (at most `max_line`) is all that is copied.
-        let mut next =
-            Vec::with_capacity(self.chunk_size.max(self.data.len() - self.line_start) + 1);
-        next.extend_from_slice(&self.data[self.line_start..]);
-        self.data.truncate(self.line_start);
-        let chunk = Chunk {
-            input: self.input,
-            first_line: self.next_line,
-            data: std::mem::replace(&mut self.data, next),
-            meta: None,
-        };
-        self.next_line += self.pending_lines;
-        self.pending_lines = 0;
-        self.line_start = 0;
-        chunk
-    }
 }
 
 #[cfg(test)]
@@ -507,7 +294,7 @@ mod tests {
     use flate2::write::GzEncoder;
     use proptest::prelude::*;
     use std::cell::Cell;
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::path::Path;
 
     /// Reads `bytes` through the chunker; returns the chunks and the stats.
@@ -600,7 +387,13 @@ mod tests {
     fn empty_input_has_no_chunks() {
         let (chunks, stats) = chunks_of(b"", 16, 16);
         assert!(chunks.is_empty());
-        assert_eq!(stats, ReadStats::default());
+        assert_eq!(
+            ReadStats {
+                content_hash: 0,
+                ..stats
+            },
+            ReadStats::default()
+        );
     }
 
     #[test]
@@ -729,6 +522,75 @@ mod tests {
         let tiny = dir.path().join("one-byte");
         std::fs::write(&tiny, b"\x1f").unwrap();
         assert_eq!(read_file(&tiny, 16).unwrap().0, b"\x1f\n");
+    }
+
+    #[test]
+    fn same_lines_have_the_same_fingerprint_whatever_the_compression() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = b"one\ntwo\n";
+        let plain = dir.path().join("x.log");
+        let gz = dir.path().join("x.log.gz");
+        std::fs::write(&plain, lines).unwrap();
+        std::fs::write(&gz, gzip(&[b"one\n", b"two\n"])).unwrap();
+        let (_, a, _) = read_file(&plain, 3).unwrap();
+        let (_, b, _) = read_file(&gz, 1 << 20).unwrap();
+        assert_eq!(a.content_hash, b.content_hash);
+        std::fs::write(&plain, b"one\ntwo\nthree\n").unwrap();
+        assert_ne!(read_file(&plain, 3).unwrap().1.content_hash, b.content_hash);
+    }
+
+    #[test]
+    fn same_file_twice_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        std::fs::write(&path, b"a\n").unwrap();
+        let other = dir.path().join("y.log");
+        std::fs::write(&other, b"a\n").unwrap();
+        let dotted = dir.path().join(".").join("x.log");
+        let err = check_distinct(&[
+            Input::path(&path),
+            Input::path(&other),
+            Input::path(&dotted),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with(&dotted.display().to_string()), "{err}");
+        assert!(err.contains("the same file as"), "{err}");
+        // Different files with equal content pass here: the content check comes while reading.
+        check_distinct(&[Input::path(&path), Input::path(&other)]).unwrap();
+    }
+
+    #[test]
+    fn binary_input_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ls");
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.extend(b"text\n".repeat(100));
+        std::fs::write(&path, &elf).unwrap();
+        let err = read_file(&path, 16).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("{}: not a text log: an executable (ELF)", path.display())
+        );
+        // A NUL in the first 8 KiB, even past the first small block.
+        let mut late = b"line\n".repeat(1000);
+        late[4000] = 0;
+        std::fs::write(&path, &late).unwrap();
+        let err = read_file(&path, 64).unwrap_err().to_string();
+        assert!(err.contains("NUL byte at offset 4000"), "{err}");
+    }
+
+    #[test]
+    fn gzip_with_padding_is_read_and_the_padding_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log.gz");
+        let mut bytes = gzip(&[b"one\n", b"two\n"]);
+        bytes.extend([0u8; 512]);
+        std::fs::write(&path, &bytes).unwrap();
+        let (data, stats, progressed) = read_file(&path, 4096).unwrap();
+        assert_eq!(data, b"one\ntwo\n");
+        assert_eq!(stats.ignored_trailing, Some((512, true)));
+        assert_eq!(progressed, bytes.len() as u64);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use kube::api::{ListParams, LogParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
+use super::lines::{DEFAULT_MAX_LINE, LineCutter};
 use super::{Chunk, SourceMeta};
 
 /// How to reach the cluster (`--kubeconfig`, `--context`; in-cluster otherwise).
@@ -512,7 +513,10 @@ pub async fn read_log(
         .log_stream(&meta.pod, &params)
         .await
         .map_err(|e| KubeError::from_kube(format!("read logs of {}", request.name()), e))?;
-    let mut chunker = LineChunker::new(request.input, Arc::clone(meta));
+    // The one bounded cutter: a container that never writes a newline costs
+    // `DEFAULT_MAX_LINE`, not its whole log, and its cut line counts malformed.
+    let mut cutter =
+        LineCutter::new(request.input, CHUNK_BYTES, DEFAULT_MAX_LINE).with_meta(Arc::clone(meta));
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = body.read(&mut buf).await.map_err(|e| KubeError::Api {
@@ -522,77 +526,19 @@ pub async fn read_log(
         if n == 0 {
             break;
         }
-        if let Some(chunk) = chunker.push(&buf[..n], CHUNK_BYTES)
+        cutter.push(&buf[..n]);
+        if cutter.whole_bytes() >= CHUNK_BYTES
+            && let Some(chunk) = cutter.take_chunk()
             && out.send(chunk).await.is_err()
         {
             return Ok(());
         }
     }
-    if let Some(chunk) = chunker.finish() {
+    cutter.finish();
+    if let Some(chunk) = cutter.take_chunk() {
         let _ = out.send(chunk).await;
     }
     Ok(())
-}
-
-/// Cuts a byte stream into whole-line chunks, numbering lines.
-#[derive(Debug)]
-pub struct LineChunker {
-    input: u32,
-    meta: Arc<SourceMeta>,
-    pending: Vec<u8>,
-    next_line: u64,
-}
-
-impl LineChunker {
-    pub fn new(input: u32, meta: Arc<SourceMeta>) -> Self {
-        LineChunker {
-            input,
-            meta,
-            pending: Vec::new(),
-            next_line: 1,
-        }
-    }
-
-    /// Adds bytes; returns a chunk of whole lines once at least `min` bytes of them are waiting.
-    pub fn push(&mut self, bytes: &[u8], min: usize) -> Option<Chunk> {
-        self.pending.extend_from_slice(bytes);
-        if self.pending.len() < min {
-            return None;
-        }
-        self.take_whole_lines()
-    }
-
-    /// Whole lines waiting, if any.
-    pub fn take_whole_lines(&mut self) -> Option<Chunk> {
-        let end = memchr::memrchr(b'\n', &self.pending)? + 1;
-        let rest = self.pending.split_off(end);
-        let data = std::mem::replace(&mut self.pending, rest);
-        Some(self.chunk(data))
-    }
-
-    /// Everything left, a last unterminated line included.
-    pub fn finish(&mut self) -> Option<Chunk> {
-        if self.pending.is_empty() {
-            return None;
-        }
-        if self.pending.last() != Some(&b'\n') {
-            self.pending.push(b'\n');
-        }
-        let data = std::mem::take(&mut self.pending);
-        Some(self.chunk(data))
-    }
-
-    fn chunk(&mut self, data: Vec<u8>) -> Chunk {
-        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
-        let chunk = Chunk {
-            input: self.input,
-            first_line: self.next_line,
-            data,
-            meta: Some(Arc::clone(&self.meta)),
-        };
-        self.next_line += lines;
-        chunk
-    }
 }
 
 /// Reads every log concurrently (at most `max_requests` at once), calling

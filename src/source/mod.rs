@@ -4,13 +4,16 @@
 //! from one input, with the line number of its first line, so parsing can run
 //! on many threads while malformed-line examples still name `file:line`.
 //! Files and stdin live in [`file`]; the Kubernetes, Loki and Elasticsearch
-//! sources will yield the same chunks with their stream metadata.
+//! sources yield the same chunks with their stream metadata. Every one cuts
+//! its bytes with the one bounded [`lines::LineCutter`].
 
 use std::iter::FusedIterator;
 use std::sync::Arc;
 
+pub mod decode;
 pub mod file;
 pub mod kube;
+pub mod lines;
 
 /// What a source knows about a stream before reading a line of it (the
 /// Kubernetes API knows the pod; a file knows nothing and lets the envelope speak).
@@ -39,6 +42,9 @@ pub struct Chunk {
     pub data: Vec<u8>,
     /// The stream's metadata, when the source knows it (it wins over the envelope's).
     pub meta: Option<Arc<SourceMeta>>,
+    /// Numbers of the lines in `data` that were cut at the maximum line
+    /// length, ascending: the pipeline counts them malformed.
+    pub cut_lines: Vec<u64>,
 }
 
 impl Chunk {
@@ -83,9 +89,24 @@ pub enum SourceError {
     /// The input could not be opened or read.
     #[error("{name}: {error}")]
     Io { name: String, error: std::io::Error },
-    /// The input starts like gzip but its compressed data is corrupt or cut short.
-    #[error("{name}: corrupt gzip data: {error}")]
-    Gzip { name: String, error: std::io::Error },
+    /// The input starts like a compressed file (gzip, zstd, bzip2, xz) but
+    /// its compressed data is corrupt or cut short.
+    #[error("{name}: corrupt {format} data: {error}")]
+    Decompress {
+        name: String,
+        format: &'static str,
+        error: std::io::Error,
+    },
+    /// The input is binary (a program, an image, an unknown compression), not a text log.
+    #[error("{name}: not a text log: {what}")]
+    Binary { name: String, what: String },
+    /// Two inputs are the same file or hold the same lines: they would be counted twice.
+    #[error("{second}: {how} {first}: each line would be counted twice; pass one of them")]
+    SameInput {
+        first: String,
+        second: String,
+        how: &'static str,
+    },
 }
 
 #[cfg(test)]
@@ -98,6 +119,7 @@ mod tests {
             first_line: 1,
             data: data.to_vec(),
             meta: None,
+            cut_lines: Vec::new(),
         };
         chunk.lines().map(<[u8]>::to_vec).collect()
     }

@@ -15,7 +15,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::LogParams;
 use kube::{Api, Client};
 
-use crate::source::kube::LineChunker;
+use crate::source::lines::{DEFAULT_MAX_LINE, LineCutter};
 use crate::source::{Chunk, SourceMeta};
 
 /// Where a container's log was last read to: the newest timestamp counted
@@ -127,7 +127,7 @@ impl Cursor {
 pub async fn follow(f: Follow) {
     let api: Api<Pod> = Api::namespaced(f.client.clone(), &f.meta.namespace);
     let mut backoff = Duration::from_millis(500);
-    let mut chunker = LineChunker::new(f.input, Arc::clone(&f.meta));
+    let mut chunker = line_cutter(&f).with_meta(Arc::clone(&f.meta));
     let mut buf = vec![0u8; 64 * 1024];
     let mut first_connect = true;
     if f.read_previous {
@@ -141,16 +141,27 @@ pub async fn follow(f: Follow) {
         };
         if let Ok(body) = api.log_stream(&f.meta.pod, &params).await {
             let mut body = Box::pin(body);
-            let mut all = Vec::new();
             let from = *f.cursor.lock().expect("cursor lock");
-            let chunk = match body.read_to_end(&mut all).await {
-                Ok(_) => take_new_lines(&f, &mut all, &mut Dedupe::new(from), &mut chunker, true),
-                Err(_) => None,
-            };
-            if let Some(chunk) = chunk
-                && f.out.send(chunk).await.is_err()
-            {
-                return;
+            let mut dedupe = Dedupe::new(from);
+            // Streamed through the bounded cutter, not read whole: a previous log can be large.
+            let mut carry = line_cutter(&f);
+            loop {
+                let to_end = match body.read(&mut buf).await {
+                    Ok(0) | Err(_) => true,
+                    Ok(n) => {
+                        carry.push(&buf[..n]);
+                        false
+                    }
+                };
+                if let Some(chunk) =
+                    take_new_lines(&f, &mut carry, &mut dedupe, &mut chunker, to_end)
+                    && f.out.send(chunk).await.is_err()
+                {
+                    return;
+                }
+                if to_end {
+                    break;
+                }
             }
         }
     }
@@ -188,7 +199,7 @@ pub async fn follow(f: Follow) {
         f.health.streams_open.fetch_add(1, Ordering::Relaxed);
         let mut body = Box::pin(body);
         let mut dedupe = Dedupe::new(from);
-        let mut carry: Vec<u8> = Vec::new();
+        let mut carry = line_cutter(&f);
         let mut got_bytes = false;
         loop {
             let read = tokio::time::timeout(f.stall, body.read(&mut buf)).await;
@@ -201,7 +212,7 @@ pub async fn follow(f: Follow) {
                 }
             };
             got_bytes = true;
-            carry.extend_from_slice(&buf[..n]);
+            carry.push(&buf[..n]);
             if let Some(chunk) = take_new_lines(&f, &mut carry, &mut dedupe, &mut chunker, false)
                 && f.out.send(chunk).await.is_err()
             {
@@ -219,39 +230,41 @@ pub async fn follow(f: Follow) {
     }
 }
 
+/// The bounded line cutter for this stream (see [`LineCutter`]): a
+/// container that never writes a newline costs `DEFAULT_MAX_LINE`, and its
+/// cut line counts malformed.
+fn line_cutter(f: &Follow) -> LineCutter {
+    LineCutter::new(f.input, 64 * 1024, DEFAULT_MAX_LINE)
+}
+
 /// Takes the whole lines out of `carry` (all of it when `to_end`), keeps
 /// those not counted before, advances the cursor past them, and chunks them.
 fn take_new_lines(
     f: &Follow,
-    carry: &mut Vec<u8>,
+    carry: &mut LineCutter,
     dedupe: &mut Dedupe,
-    chunker: &mut LineChunker,
+    chunker: &mut LineCutter,
     to_end: bool,
 ) -> Option<Chunk> {
-    let end = if to_end {
-        if carry.last().is_some_and(|&b| b != b'\n') {
-            carry.push(b'\n');
-        }
-        carry.len().checked_sub(1)?
-    } else {
-        memchr::memrchr(b'\n', carry)?
-    };
-    let mut fresh = Vec::with_capacity(end + 1);
+    if to_end {
+        carry.finish();
+    }
+    let raw = carry.take_chunk()?;
+    let mut cut = raw.cut_lines.iter().copied().peekable();
     {
         let mut cursor = f.cursor.lock().expect("cursor lock");
-        for line in carry[..end].split(|&b| b == b'\n') {
+        for (line_no, line) in (raw.first_line..).zip(raw.lines()) {
+            let was_cut = cut.next_if_eq(&line_no).is_some();
             let ts = line_timestamp_ns(line);
             if dedupe.is_new(ts) {
                 cursor.advance(ts);
-                fresh.extend_from_slice(line);
-                fresh.push(b'\n');
+                chunker.push_line(line, was_cut);
             } else {
                 f.health.duplicates_skipped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
-    carry.drain(..=end);
-    chunker.push(&fresh, 0)
+    chunker.take_chunk()
 }
 
 #[cfg(test)]
