@@ -235,6 +235,12 @@ fn summary(report: &Report, width: Option<u16>) -> String {
         i.skipped,
         i.malformed,
     );
+    if i.duplicates > 0 {
+        line.push_str(&format!(
+            ", {} duplicate entries dropped (read twice)",
+            i.duplicates
+        ));
+    }
     for ex in &i.malformed_examples {
         line.push_str("\n  malformed: ");
         let room = width.map_or(160, |w| (w as usize).saturating_sub(14).max(40));
