@@ -162,7 +162,7 @@ fn report(args: ReportArgs) -> Result<u8> {
                 &access,
                 &selection,
                 Some(since),
-                args.kube.max_log_requests,
+                args.max_log_requests,
                 &formats,
                 &aggregate,
                 &pipeline,
@@ -206,12 +206,29 @@ fn ingest_bound(rows: usize) -> usize {
 
 /// `strictly watch`: validate → follow until a signal → final report.
 fn watch(args: WatchArgs) -> Result<u8> {
-    let Judge { window_ms, formats } = judge(&args.judge)?;
-    let since_ms = args
-        .since
+    let Judge {
+        mut window_ms,
+        formats,
+    } = judge(&args.judge)?;
+    // One meaning in both commands: --since is the span judged (issue 7 item 22).
+    if let Some(since) = &args.since {
+        window_ms = duration_flag("--since", since)?;
+    }
+    let backfill_ms = args
+        .backfill
         .as_deref()
-        .map(|s| duration_flag("--since", s))
+        .map(|s| duration_flag("--backfill", s))
         .transpose()?;
+    // Reading less than is judged would blame the logs for a span the flags cut off.
+    if let Some(b) = backfill_ms
+        && b < window_ms
+    {
+        bail!(
+            "--backfill {} is shorter than the {} window judged: the verdict would miss history it never read (judge less with --window, or read more)",
+            args.backfill.as_deref().unwrap_or_default(),
+            args.since.as_deref().unwrap_or(&args.judge.window)
+        );
+    }
     let tick_ms = duration_flag("--interval", &args.interval)?;
     let stall_ms = duration_flag("--stall-timeout", &args.stall_timeout)?;
     let exit_after = args
@@ -249,7 +266,7 @@ fn watch(args: WatchArgs) -> Result<u8> {
             max_sources: ingest_bound(args.judge.max_sources),
         },
         window_ms,
-        since_ms,
+        backfill_ms,
         min_requests: args.judge.min_requests,
         max_sources: args.judge.max_sources.max(1),
         tick: Duration::from_millis(tick_ms as u64),
@@ -261,10 +278,12 @@ fn watch(args: WatchArgs) -> Result<u8> {
         } else {
             OutputKind::Json
         }),
-        live: if tty {
-            LiveView::Table
-        } else {
-            LiveView::JsonLines
+        // Off a terminal the live view is JSON lines; `-o table` there prints
+        // only the final table (no cursor codes into a file or pipe).
+        live: match (tty, args.judge.output) {
+            (true, _) => LiveView::Table,
+            (false, Some(OutputKind::Table)) => LiveView::Off,
+            (false, _) => LiveView::JsonLines,
         },
         color: use_color(args.judge.color, tty),
         duration: exit_after.map(|ms| Duration::from_millis(ms as u64)),

@@ -33,6 +33,7 @@ pub fn render(report: &Report, opts: super::RenderOptions, out: &mut dyn Write) 
             Verdict::Blocked => Color::Red,
             Verdict::Insufficient => Color::Yellow,
             Verdict::Ready => Color::Green,
+            Verdict::Pending => Color::Blue,
         };
         table.add_row(vec![
             Cell::new(&d.destination),
@@ -135,6 +136,12 @@ fn summary(report: &Report) -> String {
         i.skipped,
         i.malformed,
     );
+    if count(Verdict::Pending) > 0 {
+        line.push_str(&format!(
+            " · {} pending (reading history)",
+            count(Verdict::Pending)
+        ));
+    }
     for ex in &i.malformed_examples {
         line.push_str("\n  malformed: ");
         match ex.char_indices().nth(160) {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 pub mod file;
 pub mod kube;
+pub mod kube_error;
 
 /// What a source knows about a stream before reading a line of it (the
 /// Kubernetes API knows the pod; a file knows nothing and lets the envelope speak).

@@ -21,7 +21,7 @@ pub mod pods;
 pub mod snapshot;
 pub mod state;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,7 +38,7 @@ use crate::source::Chunk;
 use crate::source::kube::{self, KubeAccess, KubeError, KubeSelection, PeerIndex};
 use crate::verdict::{self, Report, VerdictConfig};
 
-use follow::{Cursor, Follow, Health};
+use follow::{Cursor, Follow, Health, Progress};
 use live::LiveView;
 use pods::PodEvent;
 use snapshot::{RequestTotal, Snapshot, StreamHealth};
@@ -50,6 +50,13 @@ const COVERAGE_MARGIN_S: i64 = 3600;
 /// How often the state file is saved (and on exit).
 const STATE_EVERY: Duration = Duration::from_secs(30);
 
+/// A connected stream that sent nothing for this long, with every chunk it
+/// sent processed, has delivered its history (kubelet sends the backlog at once).
+const HISTORY_IDLE_MS: i64 = 1000;
+
+/// A stream whose newest line is this close to when it connected has read its history.
+const HISTORY_SLACK_NS: i64 = 1_000_000_000;
+
 /// Everything `watch` is told.
 pub struct WatchConfig {
     pub access: KubeAccess,
@@ -57,8 +64,8 @@ pub struct WatchConfig {
     pub formats: FormatSet,
     pub aggregate: AggregateConfig,
     pub window_ms: i64,
-    /// `--since`: how far back the first connection reads (default: the window and a margin).
-    pub since_ms: Option<i64>,
+    /// `--backfill`: how far back the first connection reads (default: the window and a margin).
+    pub backfill_ms: Option<i64>,
     pub min_requests: u64,
     pub max_sources: usize,
     /// How often verdicts are recomputed and published.
@@ -80,11 +87,9 @@ pub struct WatchConfig {
 pub enum WatchError {
     #[error(transparent)]
     Kube(#[from] KubeError),
-    #[error("--listen {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    /// Not a `source`: the reason is said once, not again as a cause (issue 7 item 25).
+    #[error("--listen {addr}: {reason}")]
+    Listen { addr: SocketAddr, reason: String },
     #[error(transparent)]
     State(#[from] state::StateError),
     #[error("{0}")]
@@ -105,22 +110,80 @@ pub fn run(config: WatchConfig) -> Result<i32, WatchError> {
 struct Followed {
     task: tokio::task::JoinHandle<()>,
     cursor: Arc<Mutex<Cursor>>,
+    input: u32,
+    progress: Arc<Progress>,
+    /// Its history has been read and processed: its destination may be judged.
+    caught_up: bool,
+}
+
+impl Followed {
+    /// Decides (once) whether the stream has delivered its history: it cannot
+    /// deliver more, its newest processed line reached the moment it
+    /// connected, or it has been idle with everything it sent processed.
+    fn check_caught_up(&mut self, newest_processed_ns: Option<i64>, now_ms: i64) {
+        if self.caught_up {
+            return;
+        }
+        let p = &self.progress;
+        let connected_at = p.connected_at_ms.load(Ordering::Relaxed);
+        let reached = newest_processed_ns
+            .is_some_and(|ns| connected_at > 0 && ns >= connected_at * 1_000_000 - HISTORY_SLACK_NS);
+        let idle = connected_at > 0
+            && now_ms - p.last_read_ms.load(Ordering::Relaxed) >= HISTORY_IDLE_MS;
+        self.caught_up = self.task.is_finished()
+            || p.nothing_to_read.load(Ordering::Relaxed)
+            || reached
+            || idle;
+    }
+}
+
+/// The kubelet timestamp of a chunk's last line, in ns.
+fn last_line_ns(data: &[u8]) -> Option<i64> {
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    let start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
+    follow::line_timestamp_ns(&body[start..])
 }
 
 async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     let saved = match &config.state {
-        Some(path) => state::load(path)?,
+        Some(path) => {
+            let saved = state::load(path)?;
+            state::check_writable(path)?;
+            saved
+        }
         None => None,
     };
     let (client, default_ns) = kube::client(&config.access).await?;
     // Listing first fails fast, with the missing permission named, on RBAC.
-    let (_, mut peers) = kube::select(&client, &config.selection, &default_ns).await?;
+    let mut peers = match kube::select(&client, &config.selection, &default_ns).await {
+        Ok((_, peers)) => peers,
+        // A watch may start before its workloads do: say so, and wait for them.
+        Err(KubeError::NothingSelected(why)) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "strictly: warning: {why}; waiting for pods to appear"
+            );
+            PeerIndex::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
 
     let listener = match config.listen {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|source| WatchError::Listen { addr, source })?,
+                .map_err(|e| WatchError::Listen {
+                    addr,
+                    reason: match e.kind() {
+                        std::io::ErrorKind::AddrInUse => {
+                            "address in use (another process listens there)".to_string()
+                        }
+                        std::io::ErrorKind::PermissionDenied => {
+                            "permission denied (ports below 1024 need privileges)".to_string()
+                        }
+                        _ => e.to_string(),
+                    },
+                })?,
         ),
         None => None,
     };
@@ -131,6 +194,7 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     let (pod_tx, mut pod_rx) = tokio::sync::mpsc::channel::<PodEvent>(256);
     let (snap_tx, snap_rx) = tokio::sync::watch::channel::<Option<Arc<Snapshot>>>(None);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<KubeError>(4);
 
     tokio::spawn(pods::watch_pods(
         client.clone(),
@@ -138,6 +202,7 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
         default_ns.clone(),
         pod_tx,
         Arc::clone(&watch_errors),
+        fatal_tx.clone(),
     ));
     let server = listener.map(|l| {
         let mut stop = stop_rx.clone();
@@ -166,8 +231,12 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
         cursors = saved.cursors;
     }
     let mut followed: HashMap<String, Followed> = HashMap::new();
+    // Per input: the kubelet timestamp of the newest line processed.
+    let mut newest_processed: HashMap<u32, i64> = HashMap::new();
+    let mut save_failures = 0u64;
+    let mut save_failing = false;
     let since_s = config
-        .since_ms
+        .backfill_ms
         .map_or(config.window_ms / 1000 + COVERAGE_MARGIN_S, |s| s / 1000);
 
     let mut ticker = tokio::time::interval(config.tick);
@@ -183,7 +252,8 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     let make_snapshot = |worker: &mut Worker,
                          names: &[String],
                          peers: &PeerIndex,
-                         followed: &HashMap<String, Followed>|
+                         followed: &HashMap<String, Followed>,
+                         save_failures: u64|
      -> Snapshot {
         let now = chrono::Utc::now().timestamp_millis();
         // The window slides: what fell out of it is folded into "last plaintext".
@@ -197,6 +267,12 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
         };
         let mut report = verdict::report(&resolved, &verdict_config, names);
         name_peers(&mut report, peers);
+        let reading: HashSet<&str> = followed
+            .iter()
+            .filter(|(_, f)| !f.caught_up)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        mark_pending(&mut report, &resolved, &reading);
         let totals = resolved
             .destinations
             .iter()
@@ -221,13 +297,23 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                 errors: health.errors.load(Ordering::Relaxed)
                     + watch_errors.load(Ordering::Relaxed),
                 duplicates_skipped: health.duplicates_skipped.load(Ordering::Relaxed),
+                streams_reading_history: reading.len() as u64,
+                state_save_failures: save_failures,
             },
         }
     };
 
+    let mut fatal: Option<KubeError> = None;
     loop {
         tokio::select! {
-            Some(chunk) = chunk_rx.recv() => worker.process(&chunk),
+            Some(chunk) = chunk_rx.recv() => {
+                note_processed(&mut newest_processed, &chunk);
+                worker.process(&chunk);
+            }
+            Some(e) = fatal_rx.recv() => {
+                fatal = Some(e);
+                break;
+            }
             Some(event) = pod_rx.recv() => match event {
                 PodEvent::Follow(target) => {
                     let name = target.name();
@@ -240,6 +326,9 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                     });
                     worker.aggregator.declare(input, &name, &target.meta, None);
                     let cursor = Arc::new(Mutex::new(cursors.get(&name).copied().unwrap_or_default()));
+                    let progress = Arc::new(Progress::default());
+                    // A pod seen again (after a re-list) keeps what it had read.
+                    let caught_up = followed.get(&name).is_some_and(|f| f.caught_up);
                     let task = tokio::spawn(follow::follow(Follow {
                         client: client.clone(),
                         meta: Arc::clone(&target.meta),
@@ -250,8 +339,10 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                         health: Arc::clone(&health),
                         out: chunk_tx.clone(),
                         read_previous: target.restart_count > 0,
+                        fatal: fatal_tx.clone(),
+                        progress: Arc::clone(&progress),
                     }));
-                    followed.insert(name, Followed { task, cursor });
+                    followed.insert(name, Followed { task, cursor, input, progress, caught_up });
                 }
                 PodEvent::Gone { namespace, pod } => {
                     let prefix = format!("{namespace}/pod/{pod}/");
@@ -268,12 +359,38 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                 }
             },
             _ = ticker.tick() => {
-                let snap = Arc::new(make_snapshot(&mut worker, &names, &peers, &followed));
+                // What the followers already sent counts before anyone is judged caught up.
+                while let Ok(chunk) = chunk_rx.try_recv() {
+                    note_processed(&mut newest_processed, &chunk);
+                    worker.process(&chunk);
+                }
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                for f in followed.values_mut() {
+                    f.check_caught_up(newest_processed.get(&f.input).copied(), now_ms);
+                }
+                let snap = Arc::new(make_snapshot(&mut worker, &names, &peers, &followed, save_failures));
                 live.update(&snap);
                 snap_tx.send_replace(Some(Arc::clone(&snap)));
-                if let Some(path) = &config.state && last_save.elapsed() >= STATE_EVERY {
-                    save_state(path, &worker, &names, &followed, &cursors)?;
-                    last_save = tokio::time::Instant::now();
+                // A failed save is said once per run of failures, counted, and retried every tick.
+                if let Some(path) = &config.state
+                    && (save_failing || last_save.elapsed() >= STATE_EVERY)
+                {
+                    match save_state(path, &worker, &names, &followed, &cursors) {
+                        Ok(()) => {
+                            if save_failing {
+                                let _ = writeln!(std::io::stderr(), "strictly: --state {}: saved again", path.display());
+                            }
+                            save_failing = false;
+                            last_save = tokio::time::Instant::now();
+                        }
+                        Err(e) => {
+                            save_failures += 1;
+                            if !save_failing {
+                                let _ = writeln!(std::io::stderr(), "strictly: warning: {e} (retrying)");
+                            }
+                            save_failing = true;
+                        }
+                    }
                 }
             }
             _ = peer_refresh.tick() => {
@@ -289,12 +406,24 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     for f in followed.values() {
         f.task.abort();
     }
+    if let Some(e) = fatal {
+        let _ = stop_tx.send(true);
+        return Err(e.into());
+    }
     while let Ok(chunk) = chunk_rx.try_recv() {
+        note_processed(&mut newest_processed, &chunk);
         worker.process(&chunk);
     }
-    let snap = make_snapshot(&mut worker, &names, &peers, &followed);
-    if let Some(path) = &config.state {
-        save_state(path, &worker, &names, &followed, &cursors)?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for f in followed.values_mut() {
+        f.check_caught_up(newest_processed.get(&f.input).copied(), now_ms);
+    }
+    let snap = make_snapshot(&mut worker, &names, &peers, &followed, save_failures);
+    // The final report is printed even when the state cannot be saved.
+    if let Some(path) = &config.state
+        && let Err(e) = save_state(path, &worker, &names, &followed, &cursors)
+    {
+        let _ = writeln!(std::io::stderr(), "strictly: warning: {e}");
     }
     let _ = stop_tx.send(true);
     if let Some(server) = server {
@@ -335,6 +464,47 @@ fn save_state(
     }
     state::save(path, &worker.aggregator, names, &all)?;
     Ok(())
+}
+
+fn note_processed(newest: &mut HashMap<u32, i64>, chunk: &Chunk) {
+    if let Some(ns) = last_line_ns(&chunk.data) {
+        let at = newest.entry(chunk.input).or_insert(ns);
+        *at = (*at).max(ns);
+    }
+}
+
+/// Marks `pending` every destination one of whose streams is still reading
+/// its history: its verdict could still change from lines already written.
+fn mark_pending(
+    report: &mut Report,
+    resolved: &crate::aggregate::Resolved,
+    reading: &HashSet<&str>,
+) {
+    if reading.is_empty() {
+        return;
+    }
+    for d in &resolved.destinations {
+        let waiting = d
+            .streams
+            .iter()
+            .filter(|s| reading.contains(s.display.as_str()))
+            .count();
+        if waiting == 0 {
+            continue;
+        }
+        if let Some(r) = report
+            .destinations
+            .iter_mut()
+            .find(|r| r.destination == d.name)
+        {
+            r.verdict = verdict::Verdict::Pending;
+            r.reason = format!(
+                "reading history: {}/{} streams caught up",
+                d.streams.len() - waiting,
+                d.streams.len()
+            );
+        }
+    }
 }
 
 fn name_peers(report: &mut Report, peers: &PeerIndex) {
