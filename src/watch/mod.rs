@@ -402,14 +402,15 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
         }
     }
 
-    // Drain what the followers already sent, then the final report.
-    for f in followed.values() {
-        f.task.abort();
-    }
     if let Some(e) = fatal {
+        for f in followed.values() {
+            f.task.abort();
+        }
         let _ = stop_tx.send(true);
         return Err(e.into());
     }
+    // Drain what the followers already sent and judge who caught up while
+    // they still run (an aborted follower would look finished), then stop them.
     while let Ok(chunk) = chunk_rx.try_recv() {
         note_processed(&mut newest_processed, &chunk);
         worker.process(&chunk);
@@ -417,6 +418,12 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     let now_ms = chrono::Utc::now().timestamp_millis();
     for f in followed.values_mut() {
         f.check_caught_up(newest_processed.get(&f.input).copied(), now_ms);
+    }
+    for f in followed.values() {
+        f.task.abort();
+    }
+    while let Ok(chunk) = chunk_rx.try_recv() {
+        worker.process(&chunk);
     }
     let snap = make_snapshot(&mut worker, &names, &peers, &followed, save_failures);
     // The final report is printed even when the state cannot be saved.
