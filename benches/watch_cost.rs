@@ -8,10 +8,10 @@
 //! Run: `cargo bench --bench watch_cost` (about 40 s; `STRICTLY_COST_SECS`
 //! sets the load window, default 20).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
 #[path = "support/watch_load.rs"]
 mod load;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -98,7 +98,6 @@ pub struct KubeArgs {
     /// kubeconfig file [default: $KUBECONFIG, ~/.kube/config, or in-cluster].
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
-
 }
 
 impl KubeArgs {

@@ -118,7 +118,15 @@ fn issue_7_12_a_replicaset_pod_whose_suffix_is_all_digits_is_named_by_its_deploy
     }
     std::fs::write(&log, body).unwrap();
     let out = strictly()
-        .args(["report", "-n", NS, "-o", "json", "--until", "2026-11-20T12:00:00Z"])
+        .args([
+            "report",
+            "-n",
+            NS,
+            "-o",
+            "json",
+            "--until",
+            "2026-11-20T12:00:00Z",
+        ])
         .arg(&log)
         .output()
         .unwrap();
@@ -225,7 +233,12 @@ fn issue_7_20_state_is_checked_at_startup() {
     // A directory where a file was meant.
     let out = watch(
         &kubeconfig,
-        &["--exit-after", "5s", "--state", dir.path().to_str().unwrap()],
+        &[
+            "--exit-after",
+            "5s",
+            "--state",
+            dir.path().to_str().unwrap(),
+        ],
     )
     .wait_with_output()
     .unwrap();
@@ -342,7 +355,10 @@ fn issue_7_21_destinations_are_pending_until_their_history_is_read() {
         .filter(|c| c["destination"] == "istioinaction/web-api")
         .collect();
     assert_eq!(web.len(), 1, "{changes:#?}");
-    assert!(web[0]["from"].is_null() && web[0]["to"] == "blocked", "{web:#?}");
+    assert!(
+        web[0]["from"].is_null() && web[0]["to"] == "blocked",
+        "{web:#?}"
+    );
     assert!(
         changes
             .iter()
@@ -365,9 +381,12 @@ fn issue_7_22_since_is_the_window_and_backfill_says_how_far_streams_begin() {
     };
 
     // --since judges the span (as report does); streams read it plus the margin.
-    let out = watch(&kubeconfig, &["--since", "2h", "--exit-after", "2s", "-o", "json"])
-        .wait_with_output()
-        .unwrap();
+    let out = watch(
+        &kubeconfig,
+        &["--since", "2h", "--exit-after", "2s", "-o", "json"],
+    )
+    .wait_with_output()
+    .unwrap();
     let (_, stdout, err) = text(&out);
     let lines = json_lines(&stdout);
     let last = lines.last().unwrap_or_else(|| panic!("{err}"));
@@ -437,7 +456,13 @@ fn issue_7_24_kubernetes_errors_are_plain_words() {
     let kubeconfig = cluster.kubeconfig(dir.path());
     let kubeconfig_text = std::fs::read_to_string(&kubeconfig).unwrap();
     let no_debug = |err: &str| {
-        for word in ["ServiceError", "ErrorResponse", "Status {", "ApiError", "\\\""] {
+        for word in [
+            "ServiceError",
+            "ErrorResponse",
+            "Status {",
+            "ApiError",
+            "\\\"",
+        ] {
             assert!(!err.contains(word), "{word} in {err}");
         }
     };

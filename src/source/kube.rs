@@ -117,9 +117,8 @@ pub async fn client(access: &KubeAccess) -> Result<(Client, String), KubeError> 
     let config = match &access.kubeconfig {
         Some(path) => {
             let shown = path.display().to_string();
-            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
-                KubeError::Config(format!("--kubeconfig {shown}: {}", plain(&e)))
-            })?;
+            let kubeconfig = Kubeconfig::read_from(path)
+                .map_err(|e| KubeError::Config(format!("--kubeconfig {shown}: {}", plain(&e))))?;
             check_context(access.context.as_deref(), &shown, &kubeconfig)?;
             Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await

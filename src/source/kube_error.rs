@@ -161,7 +161,9 @@ pub fn unknown_context(name: &str, file: &str, contexts: &[String]) -> KubeError
     } else {
         format!("contexts there: {}", contexts.join(", "))
     };
-    KubeError::Config(format!("--context {name}: no such context in {file} ({have})"))
+    KubeError::Config(format!(
+        "--context {name}: no such context in {file} ({have})"
+    ))
 }
 
 #[cfg(test)]

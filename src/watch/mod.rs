@@ -126,14 +126,13 @@ impl Followed {
         }
         let p = &self.progress;
         let connected_at = p.connected_at_ms.load(Ordering::Relaxed);
-        let reached = newest_processed_ns
-            .is_some_and(|ns| connected_at > 0 && ns >= connected_at * 1_000_000 - HISTORY_SLACK_NS);
-        let idle = connected_at > 0
-            && now_ms - p.last_read_ms.load(Ordering::Relaxed) >= HISTORY_IDLE_MS;
-        self.caught_up = self.task.is_finished()
-            || p.nothing_to_read.load(Ordering::Relaxed)
-            || reached
-            || idle;
+        let reached = newest_processed_ns.is_some_and(|ns| {
+            connected_at > 0 && ns >= connected_at * 1_000_000 - HISTORY_SLACK_NS
+        });
+        let idle =
+            connected_at > 0 && now_ms - p.last_read_ms.load(Ordering::Relaxed) >= HISTORY_IDLE_MS;
+        self.caught_up =
+            self.task.is_finished() || p.nothing_to_read.load(Ordering::Relaxed) || reached || idle;
     }
 }
 
@@ -169,22 +168,24 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     };
 
     let listener = match config.listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| WatchError::Listen {
-                    addr,
-                    reason: match e.kind() {
-                        std::io::ErrorKind::AddrInUse => {
-                            "address in use (another process listens there)".to_string()
-                        }
-                        std::io::ErrorKind::PermissionDenied => {
-                            "permission denied (ports below 1024 need privileges)".to_string()
-                        }
-                        _ => e.to_string(),
-                    },
-                })?,
-        ),
+        Some(addr) => {
+            Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| WatchError::Listen {
+                        addr,
+                        reason: match e.kind() {
+                            std::io::ErrorKind::AddrInUse => {
+                                "address in use (another process listens there)".to_string()
+                            }
+                            std::io::ErrorKind::PermissionDenied => {
+                                "permission denied (ports below 1024 need privileges)".to_string()
+                            }
+                            _ => e.to_string(),
+                        },
+                    })?,
+            )
+        }
         None => None,
     };
 
