@@ -16,6 +16,7 @@
 //! than shards changing under it; followers only move bytes.
 
 pub mod follow;
+mod history;
 pub mod live;
 pub mod pods;
 pub mod snapshot;
@@ -39,6 +40,7 @@ use crate::source::kube::{self, KubeAccess, KubeError, KubeSelection, PeerIndex}
 use crate::verdict::{self, Report, VerdictConfig};
 
 use follow::{Cursor, Follow, Health, Progress};
+use history::{Followed, mark_pending, note_processed};
 use live::LiveView;
 use pods::PodEvent;
 use snapshot::{RequestTotal, Snapshot, StreamHealth};
@@ -49,13 +51,6 @@ const COVERAGE_MARGIN_S: i64 = 3600;
 
 /// How often the state file is saved (and on exit).
 const STATE_EVERY: Duration = Duration::from_secs(30);
-
-/// A connected stream that sent nothing for this long, with every chunk it
-/// sent processed, has delivered its history (kubelet sends the backlog at once).
-const HISTORY_IDLE_MS: i64 = 1000;
-
-/// A stream whose newest line is this close to when it connected has read its history.
-const HISTORY_SLACK_NS: i64 = 1_000_000_000;
 
 /// Everything `watch` is told.
 pub struct WatchConfig {
@@ -104,43 +99,6 @@ pub fn run(config: WatchConfig) -> Result<i32, WatchError> {
         .build()
         .map_err(|e| WatchError::Runtime(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(run_async(config))
-}
-
-/// One followed container.
-struct Followed {
-    task: tokio::task::JoinHandle<()>,
-    cursor: Arc<Mutex<Cursor>>,
-    input: u32,
-    progress: Arc<Progress>,
-    /// Its history has been read and processed: its destination may be judged.
-    caught_up: bool,
-}
-
-impl Followed {
-    /// Decides (once) whether the stream has delivered its history: it cannot
-    /// deliver more, its newest processed line reached the moment it
-    /// connected, or it has been idle with everything it sent processed.
-    fn check_caught_up(&mut self, newest_processed_ns: Option<i64>, now_ms: i64) {
-        if self.caught_up {
-            return;
-        }
-        let p = &self.progress;
-        let connected_at = p.connected_at_ms.load(Ordering::Relaxed);
-        let reached = newest_processed_ns.is_some_and(|ns| {
-            connected_at > 0 && ns >= connected_at * 1_000_000 - HISTORY_SLACK_NS
-        });
-        let idle =
-            connected_at > 0 && now_ms - p.last_read_ms.load(Ordering::Relaxed) >= HISTORY_IDLE_MS;
-        self.caught_up =
-            self.task.is_finished() || p.nothing_to_read.load(Ordering::Relaxed) || reached || idle;
-    }
-}
-
-/// The kubelet timestamp of a chunk's last line, in ns.
-fn last_line_ns(data: &[u8]) -> Option<i64> {
-    let body = data.strip_suffix(b"\n").unwrap_or(data);
-    let start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
-    follow::line_timestamp_ns(&body[start..])
 }
 
 async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
@@ -472,47 +430,6 @@ fn save_state(
     }
     state::save(path, &worker.aggregator, names, &all)?;
     Ok(())
-}
-
-fn note_processed(newest: &mut HashMap<u32, i64>, chunk: &Chunk) {
-    if let Some(ns) = last_line_ns(&chunk.data) {
-        let at = newest.entry(chunk.input).or_insert(ns);
-        *at = (*at).max(ns);
-    }
-}
-
-/// Marks `pending` every destination one of whose streams is still reading
-/// its history: its verdict could still change from lines already written.
-fn mark_pending(
-    report: &mut Report,
-    resolved: &crate::aggregate::Resolved,
-    reading: &HashSet<&str>,
-) {
-    if reading.is_empty() {
-        return;
-    }
-    for d in &resolved.destinations {
-        let waiting = d
-            .streams
-            .iter()
-            .filter(|s| reading.contains(s.display.as_str()))
-            .count();
-        if waiting == 0 {
-            continue;
-        }
-        if let Some(r) = report
-            .destinations
-            .iter_mut()
-            .find(|r| r.destination == d.name)
-        {
-            r.verdict = verdict::Verdict::Pending;
-            r.reason = format!(
-                "reading history: {}/{} streams caught up",
-                d.streams.len() - waiting,
-                d.streams.len()
-            );
-        }
-    }
 }
 
 fn name_peers(report: &mut Report, peers: &PeerIndex) {
