@@ -10,7 +10,8 @@
 //! at the end every line sent must be counted exactly once (`/report`'s
 //! `input.requests`, which counts lines in and out of the window).
 //!
-//! Run: `cargo bench --bench watch_soak -- --minutes 10` (default 10; CI-sized: 2).
+//! Run: `cargo bench --bench watch_soak -- --minutes 10` (default 10; CI-sized: 2;
+//! `--drop-every 0.25` drops a stream every 0.25 s instead of every 2 s).
 
 #[path = "support/watch_load.rs"]
 mod load;
@@ -50,13 +51,14 @@ struct Sample {
     streams: f64,
 }
 
-fn minutes_arg() -> f64 {
+/// `--NAME VALUE` from the command line.
+fn number_arg(name: &str, default: f64) -> f64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
-        .position(|a| a == "--minutes")
+        .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .and_then(|m| m.parse().ok())
-        .unwrap_or(10.0)
+        .unwrap_or(default)
 }
 
 fn mean(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> f64 {
@@ -67,7 +69,9 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let minutes = minutes_arg();
+    let minutes = number_arg("--minutes", 10.0);
+    // More drops per minute tell a per-reconnect leak from steady allocation.
+    let drop_every = Duration::from_secs_f64(number_arg("--drop-every", DROP_EVERY.as_secs_f64()));
     let (cluster, names) = load::cluster_of(PODS);
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = cluster.kubeconfig(dir.path());
@@ -106,7 +110,7 @@ fn main() {
     let mut last_ns = 0i64;
     let mut drops = 0usize;
     let mut samples: Vec<Sample> = Vec::new();
-    let mut next_drop = started + DROP_EVERY;
+    let mut next_drop = started + drop_every;
     let mut next_sample = started;
     let mut tick = Instant::now();
     while started.elapsed() < run_for {
@@ -122,7 +126,7 @@ fn main() {
             // A pod in the middle of its lines: the drop lands between appends.
             cluster.end_follows("load", &names[(drops * 37) % PODS]);
             drops += 1;
-            next_drop += DROP_EVERY;
+            next_drop += drop_every;
         }
         if now >= next_sample {
             samples.push(Sample {
