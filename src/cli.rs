@@ -57,7 +57,10 @@ pub enum Command {
     #[command(after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
     /// Follow every selected pod's istio-proxy log and keep the verdicts current.
-    #[command(after_help = WATCH_EXAMPLES)]
+    #[command(
+        after_help = WATCH_EXAMPLES,
+        mut_arg("namespaces", |a| a.help("Namespace to follow (repeatable) [default: the context's namespace]"))
+    )]
     Watch(WatchArgs),
 }
 
@@ -95,10 +98,6 @@ pub struct KubeArgs {
     /// kubeconfig file [default: $KUBECONFIG, ~/.kube/config, or in-cluster].
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
-
-    /// Log reads in flight at once for `report` (like stern's) [default: 50]; `watch` follows every selected container.
-    #[arg(long, value_name = "N")]
-    pub max_log_requests: Option<usize>,
 }
 
 impl KubeArgs {
@@ -118,7 +117,6 @@ impl KubeArgs {
             (self.container.is_some(), "-c/--container"),
             (self.context.is_some(), "--context"),
             (self.kubeconfig.is_some(), "--kubeconfig"),
-            (self.max_log_requests.is_some(), "--max-log-requests"),
         ]
         .into_iter()
         .find_map(|(given, flag)| given.then_some(flag))
@@ -211,6 +209,10 @@ pub struct ReportArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Log reads in flight at once when reading the cluster (like stern's) [default: 50].
+    #[arg(long, value_name = "N")]
+    pub max_log_requests: Option<usize>,
 }
 
 const WATCH_EXAMPLES: &str = "\
@@ -219,10 +221,17 @@ Examples:
   strictly watch -n istioinaction
 
   # Metrics for Prometheus, a state file that survives restarts
-  strictly watch -A --listen 127.0.0.1:9090 --state /var/lib/strictly/state.json
+  strictly watch -A --listen :9090 --state /var/lib/strictly/state
 
-  # Off a terminal: one JSON line per verdict change, the final report on Ctrl-C
+  # Off a terminal: verdict-change JSON lines, then the final report on Ctrl-C
   strictly watch -n istioinaction deploy/web-api | tee verdicts.jsonl
+
+Output: on a terminal, a table redrawn every --interval. Off a terminal,
+stdout carries verdict-change JSON lines, one object per change
+({\"time\", \"destination\", \"from\", \"to\", \"reason\"}), then the final
+report as one more JSON line; with -o table, only the final table. A
+destination whose pods are still reading their history is `pending` and
+makes no change line until its backlog is counted.
 
 Endpoints with --listen: /metrics (Prometheus text), /report (the JSON report
 as of now), /healthz.
@@ -242,15 +251,19 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub judge: JudgeArgs,
 
-    /// How far back each pod's stream begins [default: the window, plus an hour to check coverage].
-    #[arg(long, value_name = "DURATION")]
+    /// kubectl-style: judge the last DURATION (the same as --window DURATION).
+    #[arg(long, value_name = "DURATION", conflicts_with = "window")]
     pub since: Option<String>,
 
-    /// Serve /metrics, /report and /healthz on this address (e.g. 127.0.0.1:9090).
-    #[arg(long, value_name = "ADDR")]
+    /// How far back each pod's log is read when first followed [default: the window, plus an hour to check coverage].
+    #[arg(long, value_name = "DURATION")]
+    pub backfill: Option<String>,
+
+    /// Serve /metrics, /report and /healthz on this address (`:9090` every interface, `localhost:9090`, `127.0.0.1:9090`).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Option<std::net::SocketAddr>,
 
-    /// Save the aggregate here periodically and on exit, and resume from it.
+    /// Save the aggregate to this file (strictly's own binary format) periodically and on exit, and resume from it.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
 
@@ -273,5 +286,45 @@ fn at_least_one(text: &str) -> Result<u64, String> {
         Ok(0) => Err("must be at least 1: zero mTLS requests prove nothing".into()),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
+}
+
+/// `--listen`: `HOST:PORT`, `:PORT` (every interface, as Prometheus writes
+/// it) or `localhost:PORT` (the first address the name resolves to).
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Some(port) = text.strip_prefix(':') {
+        return port
+            .parse::<u16>()
+            .map(|p| std::net::SocketAddr::from(([0, 0, 0, 0], p)))
+            .map_err(|_| format!("{port:?} is not a port number"));
+    }
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if !text.contains(':') {
+        return Err("expected HOST:PORT or :PORT (e.g. 127.0.0.1:9090, :9090)".into());
+    }
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("cannot resolve {text:?}: expected HOST:PORT or :PORT"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_listen;
+
+    #[test]
+    fn listen_accepts_port_only_and_host_names() {
+        assert_eq!(parse_listen(":9090").unwrap().to_string(), "0.0.0.0:9090");
+        assert_eq!(parse_listen("localhost:9090").unwrap().port(), 9090);
+        assert!(parse_listen("localhost:9090").unwrap().ip().is_loopback());
+        assert_eq!(
+            parse_listen("127.0.0.1:9090").unwrap().to_string(),
+            "127.0.0.1:9090"
+        );
+        assert!(parse_listen("9090").is_err());
+        assert!(parse_listen(":http").is_err());
     }
 }

@@ -204,7 +204,7 @@ fn report(args: ReportArgs) -> Result<u8> {
                 &access,
                 &selection,
                 Some(since),
-                args.kube.max_log_requests.unwrap_or(50),
+                args.max_log_requests.unwrap_or(50),
                 &formats,
                 &aggregate,
                 &pipeline,
@@ -287,7 +287,11 @@ fn threads_flag(n: usize) -> Result<usize> {
 fn check_source_flags(args: &ReportArgs, source: &ReportSource) -> Result<()> {
     match source {
         ReportSource::Files(_) => {
-            if let Some(flag) = args.kube.cluster_only_flag() {
+            let flag = args.kube.cluster_only_flag().or(args
+                .max_log_requests
+                .is_some()
+                .then_some("--max-log-requests"));
+            if let Some(flag) = flag {
                 bail!(
                     "{flag} applies to reading the cluster, not to files or stdin: drop it, or drop the files to read the cluster"
                 );
@@ -319,12 +323,29 @@ fn ingest_bound(rows: usize) -> usize {
 
 /// `strictly watch`: validate → follow until a signal → final report.
 fn watch(args: WatchArgs) -> Result<u8> {
-    let Judge { window_ms, formats } = judge(&args.judge)?;
-    let since_ms = args
-        .since
+    let Judge {
+        mut window_ms,
+        formats,
+    } = judge(&args.judge)?;
+    // One meaning in both commands: --since is the span judged (issue 7 item 22).
+    if let Some(since) = &args.since {
+        window_ms = duration_flag("--since", since)?;
+    }
+    let backfill_ms = args
+        .backfill
         .as_deref()
-        .map(|s| duration_flag("--since", s))
+        .map(|s| duration_flag("--backfill", s))
         .transpose()?;
+    // Reading less than is judged would blame the logs for a span the flags cut off.
+    if let Some(b) = backfill_ms
+        && b < window_ms
+    {
+        bail!(
+            "--backfill {} is shorter than the {} window judged: the verdict would miss history it never read (judge less with --window, or read more)",
+            args.backfill.as_deref().unwrap_or_default(),
+            args.since.as_deref().unwrap_or(&args.judge.window)
+        );
+    }
     let tick_ms = duration_flag("--interval", &args.interval)?;
     let stall_ms = duration_flag("--stall-timeout", &args.stall_timeout)?;
     let exit_after = args
@@ -363,7 +384,7 @@ fn watch(args: WatchArgs) -> Result<u8> {
             latest_plausible_ms: Some(latest_plausible_ms()),
         },
         window_ms,
-        since_ms,
+        backfill_ms,
         min_requests: args.judge.min_requests,
         max_sources: args.judge.max_sources.max(1),
         tick: Duration::from_millis(tick_ms as u64),
@@ -375,10 +396,12 @@ fn watch(args: WatchArgs) -> Result<u8> {
         } else {
             OutputKind::Json
         }),
-        live: if tty {
-            LiveView::Table
-        } else {
-            LiveView::JsonLines
+        // Off a terminal the live view is JSON lines; `-o table` there prints
+        // only the final table (no cursor codes into a file or pipe).
+        live: match (tty, args.judge.output) {
+            (true, _) => LiveView::Table,
+            (false, Some(OutputKind::Table)) => LiveView::Off,
+            (false, _) => LiveView::JsonLines,
         },
         color: use_color(args.judge.color, tty),
         duration: exit_after.map(|ms| Duration::from_millis(ms as u64)),

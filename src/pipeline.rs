@@ -547,23 +547,6 @@ pub fn run_cluster(
         .map_err(|e| KubeError::Config(format!("cannot start the async runtime: {e}")))?;
     let (client, default_ns) = runtime.block_on(kube::client(access))?;
     let (targets, peers) = runtime.block_on(kube::select(&client, selection, &default_ns))?;
-    if targets.is_empty() {
-        let scope = match kube::namespaces(selection, &default_ns) {
-            None => "any namespace".to_string(),
-            Some(ns) => format!("namespace {}", ns.join(", ")),
-        };
-        return Err(KubeError::Api {
-            what: format!("select pods in {scope}"),
-            message: format!(
-                "no pod{} has a container named {:?}",
-                selection
-                    .selector
-                    .as_deref()
-                    .map_or(String::new(), |l| format!(" matching -l {l}")),
-                selection.container
-            ),
-        });
-    }
     let requests = kube::log_requests(&targets);
     let names: Vec<String> = requests.iter().map(kube::LogRequest::name).collect();
     let mut failed = Vec::new();

@@ -104,6 +104,9 @@ pub enum Verdict {
     Blocked,
     Insufficient,
     Ready,
+    /// `watch` only: a stream of the destination is still reading its
+    /// history, so no verdict yet (issue 7 item 21).
+    Pending,
 }
 
 impl Verdict {
@@ -112,6 +115,7 @@ impl Verdict {
             Verdict::Blocked => "blocked",
             Verdict::Insufficient => "insufficient",
             Verdict::Ready => "ready",
+            Verdict::Pending => "pending",
         }
     }
 }

@@ -32,18 +32,26 @@ pub fn workload_of_pod(pod: &[u8]) -> &[u8] {
     if head.is_empty() {
         return pod;
     }
-    if suffix.iter().all(u8::is_ascii_digit) && !suffix.is_empty() {
-        return head;
-    }
-    if suffix.len() != 5 || !is_safe(suffix) {
-        return pod;
-    }
-    // A ReplicaSet's pod-template hash is 1–10 safe characters.
-    if let Some(dash) = head.iter().rposition(|&b| b == b'-') {
+    // The Deployment shape is checked before the StatefulSet one: the safe
+    // alphabet has digits, so a ReplicaSet pod's random suffix can be all
+    // digits (`web-api-tf2zqw4bjl-58287`), and it is then still a pod of
+    // `web-api`, not ordinal 58287 of `web-api-tf2zqw4bjl` (issue 7 item 12).
+    if suffix.len() == 5
+        && is_safe(suffix)
+        && let Some(dash) = head.iter().rposition(|&b| b == b'-')
+    {
+        // A ReplicaSet's pod-template hash: 6–10 safe characters (a
+        // 32-bit FNV hash in the safe encoding).
         let hash = &head[dash + 1..];
         if dash > 0 && (6..=10).contains(&hash.len()) && is_safe(hash) {
             return &head[..dash];
         }
+    }
+    if !suffix.is_empty() && suffix.iter().all(u8::is_ascii_digit) {
+        return head;
+    }
+    if suffix.len() != 5 || !is_safe(suffix) {
+        return pod;
     }
     head
 }
@@ -85,6 +93,14 @@ mod tests {
             ("my-app", "my-app"),
             ("web-api-abcde", "web-api-abcde"),
             ("-x", "-x"),
+            // Issue 7 item 12: a ReplicaSet pod whose random suffix is all digits.
+            ("web-api-tf2zqw4bjl-58287", "web-api"),
+            ("web-api-7d9f8c6b5-22222", "web-api"),
+            // StatefulSet ordinals still lose only the ordinal.
+            ("kafka-broker-10", "kafka-broker"),
+            ("web-api-tf2zqw4bjl-0", "web-api-tf2zqw4bjl"),
+            // A DaemonSet pod with an all-digit suffix.
+            ("node-exporter-24567", "node-exporter"),
         ];
         for (pod, want) in cases {
             assert_eq!(workload_of_pod(pod.as_bytes()), want.as_bytes(), "{pod}");

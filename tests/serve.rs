@@ -300,6 +300,8 @@ fn snapshot() -> Snapshot {
             reconnects: 4,
             errors: 2,
             duplicates_skipped: 17,
+            streams_reading_history: 3,
+            state_save_failures: 1,
         },
     }
 }
@@ -654,7 +656,7 @@ async fn metrics_expose_every_family_with_its_labels_and_values() {
         ("istioinaction/catalog", "ready"),
         ("billing/ledger", "insufficient"),
     ] {
-        for verdict in ["ready", "blocked", "insufficient"] {
+        for verdict in ["ready", "blocked", "insufficient", "pending"] {
             let value = m.value(
                 "strictly_destination_verdict",
                 &[("destination", dest), ("verdict", verdict)],
@@ -677,6 +679,8 @@ async fn metrics_expose_every_family_with_its_labels_and_values() {
         ("strictly_stream_reconnects_total", "counter", 4.0),
         ("strictly_stream_errors_total", "counter", 2.0),
         ("strictly_duplicate_lines_skipped_total", "counter", 17.0),
+        ("strictly_streams_reading_history", "gauge", 3.0),
+        ("strictly_state_save_failures_total", "counter", 1.0),
         ("strictly_lines_total", "counter", 5_000.0),
         ("strictly_malformed_lines_total", "counter", 10.0),
         ("strictly_skipped_lines_total", "counter", 170.0),

@@ -61,6 +61,7 @@ pub fn render(report: &Report, opts: super::RenderOptions, out: &mut dyn Write) 
             Verdict::Blocked => Color::Red,
             Verdict::Insufficient => Color::Yellow,
             Verdict::Ready => Color::Green,
+            Verdict::Pending => Color::Blue,
         };
         let mut row = vec![
             Cell::new(&d.destination),
@@ -239,6 +240,12 @@ fn summary(report: &Report, width: Option<u16>) -> String {
         line.push_str(&format!(
             ", {} duplicate entries dropped (read twice)",
             i.duplicates
+        ));
+    }
+    if count(Verdict::Pending) > 0 {
+        line.push_str(&format!(
+            " · {} pending (reading history)",
+            count(Verdict::Pending)
         ));
     }
     for ex in &i.malformed_examples {

@@ -22,9 +22,14 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// Every family name starts with this (plus `_`).
 const PREFIX: &str = "strictly";
 
-/// Every verdict, so each destination exposes all three series (1 for the
+/// Every verdict, so each destination exposes all four series (1 for the
 /// current verdict, 0 for the others) and `== 1` alerts never see a gap.
-const VERDICTS: [Verdict; 3] = [Verdict::Ready, Verdict::Blocked, Verdict::Insufficient];
+const VERDICTS: [Verdict; 4] = [
+    Verdict::Ready,
+    Verdict::Blocked,
+    Verdict::Insufficient,
+    Verdict::Pending,
+];
 
 /// The labelled families of one snapshot.
 ///
@@ -106,7 +111,7 @@ impl Collector for LabelledFamilies {
 
         let mut family = encoder.encode_descriptor(
             "destination_verdict",
-            "1 for the destination's current verdict (ready, blocked, insufficient), 0 for the other two.",
+            "1 for the destination's current verdict (ready, blocked, insufficient, pending), 0 for the others.",
             None,
             MetricType::Gauge,
         )?;
@@ -163,6 +168,11 @@ fn registry(snapshot: Option<&Snapshot>) -> Registry {
             "Log streams open right now",
             health.streams_open,
         ),
+        (
+            "streams_reading_history",
+            "Log streams still reading their history (their destinations are pending)",
+            health.streams_reading_history,
+        ),
     ] {
         registry.register(name, help, ConstGauge::new(value));
     }
@@ -177,6 +187,11 @@ fn registry(snapshot: Option<&Snapshot>) -> Registry {
             "stream_errors",
             "Transient log stream errors since the watch started",
             health.errors,
+        ),
+        (
+            "state_save_failures",
+            "Failed saves of the --state file since the watch started (each is retried)",
+            health.state_save_failures,
         ),
         (
             "duplicate_lines_skipped",

@@ -105,43 +105,8 @@ impl WorkloadRef {
     }
 }
 
-/// A problem talking to the cluster: one line, naming what failed.
-#[derive(Debug, thiserror::Error)]
-pub enum KubeError {
-    #[error("{0}")]
-    Config(String),
-    #[error(
-        "forbidden: {message} (strictly needs get/list/watch on pods and get on pods/log: see deploy/rbac-*.yaml)"
-    )]
-    Forbidden { message: String },
-    #[error("{what}: {message}")]
-    Api { what: String, message: String },
-}
-
-impl KubeError {
-    /// Wraps a kube error for `what` (e.g. `list pods in istioinaction`).
-    pub fn from_kube(what: impl Into<String>, e: kube::Error) -> KubeError {
-        let what = what.into();
-        match e {
-            kube::Error::Api(status) if status.code == 403 => KubeError::Forbidden {
-                message: status.message.clone(),
-            },
-            kube::Error::Api(status) => KubeError::Api {
-                what,
-                message: format!("{} ({})", status.message, status.code),
-            },
-            other => KubeError::Api {
-                what,
-                message: other.to_string(),
-            },
-        }
-    }
-
-    /// Returns true if and only if retrying later may help (not RBAC, not config).
-    pub fn is_transient(&self) -> bool {
-        !matches!(self, KubeError::Forbidden { .. } | KubeError::Config(_))
-    }
-}
+pub use super::kube_error::KubeError;
+use super::kube_error::{plain, remember_server, unknown_context};
 
 /// Connects: `--kubeconfig`/`--context`, else `$KUBECONFIG`/`~/.kube/config`, else in-cluster.
 /// Returns the client and the namespace of the context.
@@ -153,39 +118,45 @@ pub async fn client(access: &KubeAccess) -> Result<(Client, String), KubeError> 
     let config = match &access.kubeconfig {
         Some(path) => {
             let shown = path.display().to_string();
-            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
-                KubeError::Config(format!("--kubeconfig {shown}: {}", one_line(&e)))
-            })?;
+            let kubeconfig = Kubeconfig::read_from(path)
+                .map_err(|e| KubeError::Config(format!("--kubeconfig {shown}: {}", plain(&e))))?;
+            check_context(access.context.as_deref(), &shown, &kubeconfig)?;
             Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
-                .map_err(|e| KubeError::Config(format!("--kubeconfig {shown}: {}", one_line(&e))))?
+                .map_err(|e| KubeError::Config(format!("--kubeconfig {shown}: {}", plain(&e))))?
         }
-        None if access.context.is_some() => Config::from_kubeconfig(&options)
-            .await
-            .map_err(|e| KubeError::Config(format!("--context: {}", one_line(&e))))?,
+        None if access.context.is_some() => {
+            let shown = std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into());
+            let kubeconfig = Kubeconfig::read()
+                .map_err(|e| KubeError::Config(format!("--context: {shown}: {}", plain(&e))))?;
+            check_context(access.context.as_deref(), &shown, &kubeconfig)?;
+            Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| KubeError::Config(format!("--context: {}", plain(&e))))?
+        }
         None => Config::infer()
             .await
-            .map_err(|e| KubeError::Config(format!("no cluster: {}", one_line(&e))))?,
+            .map_err(|e| KubeError::Config(format!("no cluster: {}", plain(&e))))?,
     };
+    remember_server(&config.cluster_url.to_string());
     let namespace = config.default_namespace.clone();
     let client = Client::try_from(config)
-        .map_err(|e| KubeError::Config(format!("cluster client: {}", one_line(&e))))?;
+        .map_err(|e| KubeError::Config(format!("cluster client: {}", plain(&e))))?;
     Ok((client, namespace))
 }
 
-/// An error and its causes on one line.
-fn one_line(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
+/// `--context NAME` must name a context of the kubeconfig: say which exist.
+fn check_context(
+    context: Option<&str>,
+    file: &str,
+    kubeconfig: &Kubeconfig,
+) -> Result<(), KubeError> {
+    let Some(name) = context else { return Ok(()) };
+    if kubeconfig.contexts.iter().any(|c| c.name == name) {
+        return Ok(());
     }
-    text.replace('\n', " ")
+    let names: Vec<String> = kubeconfig.contexts.iter().map(|c| c.name.clone()).collect();
+    Err(unknown_context(name, file, &names))
 }
 
 /// One container to read.
@@ -258,7 +229,9 @@ pub fn workload_of(pod: &Pod) -> (WorkloadKind, String) {
         "StatefulSet" => (WorkloadKind::StatefulSet, owner.name.clone()),
         "DaemonSet" => (WorkloadKind::DaemonSet, owner.name.clone()),
         "Job" => (WorkloadKind::Job, owner.name.clone()),
-        _ => (WorkloadKind::Pod, name),
+        // Another controller (a CloneSet, a Knative revision, an operator's
+        // own kind) still names the workload better than the pod does.
+        _ => (WorkloadKind::Pod, owner.name.clone()),
     }
 }
 
@@ -386,11 +359,23 @@ pub async fn select(
             }
         }
     }
-    let mut targets: Vec<Target> = pods
+    let with_container: Vec<Target> = pods
         .iter()
         .filter_map(|p| target_of(p, &selection.container))
+        .collect();
+    let with_container_count = with_container.len();
+    let mut targets: Vec<Target> = with_container
+        .into_iter()
         .filter(|t| wanted(t, &selection.workloads))
         .collect();
+    if targets.is_empty() {
+        return Err(KubeError::NothingSelected(nothing_selected(
+            selection,
+            default_namespace,
+            pods.len(),
+            with_container_count,
+        )));
+    }
     targets.sort_by_key(Target::name);
     // Callers may live anywhere: index every pod strictly may list (a
     // namespace-scoped Role sees only its namespace; that is not an error).
@@ -402,6 +387,58 @@ pub async fn select(
         Err(_) => pods,
     };
     Ok((targets, peer_index(&everyone)))
+}
+
+/// Why a selection has nothing to read, naming what was asked (issue 7 item 24):
+/// no pod at all is not the same problem as pods without the container.
+pub fn nothing_selected(
+    selection: &KubeSelection,
+    default_namespace: &str,
+    listed: usize,
+    with_container: usize,
+) -> String {
+    let mut asked = match namespaces(selection, default_namespace) {
+        None => "all namespaces".to_string(),
+        Some(ns) if ns.len() == 1 => format!("namespace {}", ns[0]),
+        Some(ns) => format!("namespaces {}", ns.join(", ")),
+    };
+    if let Some(l) = &selection.selector {
+        asked.push_str(&format!(", selector {l}"));
+    }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if listed == 0 {
+        return format!("no pods selected ({asked})");
+    }
+    if with_container == 0 {
+        return format!(
+            "{listed} pod{} selected ({asked}), none with a container named {} (no sidecar injected? -c names another container)",
+            plural(listed),
+            selection.container
+        );
+    }
+    let named: Vec<String> = selection
+        .workloads
+        .iter()
+        .map(|w| {
+            let kind = match w.kind {
+                WorkloadKind::Deployment => "deploy",
+                WorkloadKind::StatefulSet => "statefulset",
+                WorkloadKind::DaemonSet => "daemonset",
+                WorkloadKind::Job => "job",
+                WorkloadKind::Pod => "pod",
+            };
+            match &w.namespace {
+                Some(ns) => format!("{ns}/{kind}/{}", w.name),
+                None => format!("{kind}/{}", w.name),
+            }
+        })
+        .collect();
+    format!(
+        "no pods of {} selected ({asked}; {with_container} other pod{} with {} there)",
+        named.join(", "),
+        plural(with_container),
+        selection.container
+    )
 }
 
 /// Maps pod and node addresses to who holds them.

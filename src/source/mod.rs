@@ -13,6 +13,7 @@ use std::sync::Arc;
 pub mod decode;
 pub mod file;
 pub mod kube;
+pub mod kube_error;
 pub mod lines;
 
 /// What a source knows about a stream before reading a line of it (the

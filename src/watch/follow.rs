@@ -5,7 +5,7 @@
 //! stern does: lines older than the cursor, and at the cursor's timestamp as
 //! many as were already counted.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::LogParams;
 use kube::{Api, Client};
 
+use crate::source::kube::KubeError;
 use crate::source::lines::{DEFAULT_MAX_LINE, LineCutter};
 use crate::source::{Chunk, SourceMeta};
 
@@ -35,6 +36,34 @@ pub struct Health {
     pub duplicates_skipped: AtomicU64,
 }
 
+/// What the driver reads to tell when a follower has read its history
+/// (issue 7 item 21): the follower only records facts, the driver decides,
+/// after it has processed the chunks sent so far.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Wall-clock ms when the first connection opened (0: not yet).
+    pub connected_at_ms: AtomicI64,
+    /// Wall-clock ms when bytes last arrived.
+    pub last_read_ms: AtomicI64,
+    /// The log is not there to read (a 4xx: the container waits or is gone).
+    pub nothing_to_read: AtomicBool,
+}
+
+impl Progress {
+    fn connected(&self) {
+        let now = chrono::Utc::now().timestamp_millis();
+        let _ = self
+            .connected_at_ms
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_read_ms.store(now, Ordering::Relaxed);
+    }
+
+    fn read_bytes(&self) {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.last_read_ms.store(now, Ordering::Relaxed);
+    }
+}
+
 /// What one follower needs.
 pub struct Follow {
     pub client: Client,
@@ -49,6 +78,9 @@ pub struct Follow {
     pub out: tokio::sync::mpsc::Sender<Chunk>,
     /// The container restarted before the watch began: its previous log is read first.
     pub read_previous: bool,
+    /// Where a problem retrying cannot fix (a 403 on pods/log) goes: it ends the watch.
+    pub fatal: tokio::sync::mpsc::Sender<KubeError>,
+    pub progress: Arc<Progress>,
 }
 
 /// Parses the RFC 3339 timestamp kubelet puts before each line, to nanoseconds.
@@ -187,6 +219,19 @@ pub async fn follow(f: Follow) {
             Ok(body) => body,
             Err(e) => {
                 f.health.errors.fetch_add(1, Ordering::Relaxed);
+                if matches!(&e, kube::Error::Api(s) if s.code == 403) {
+                    // Missing RBAC does not heal by retrying (issue 7 item 19).
+                    let what = format!(
+                        "read logs of {}/pod/{}/{}",
+                        f.meta.namespace, f.meta.pod, f.meta.container
+                    );
+                    let _ = f.fatal.send(KubeError::from_kube(what, e)).await;
+                    return;
+                }
+                if matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code)) {
+                    // No log to read yet (waiting) or any more (gone): no history to wait for.
+                    f.progress.nothing_to_read.store(true, Ordering::Relaxed);
+                }
                 if matches!(&e, kube::Error::Api(s) if s.code == 404) {
                     // Gone: the pod watcher will notice too; nothing more to read.
                     return;
@@ -197,6 +242,7 @@ pub async fn follow(f: Follow) {
             }
         };
         f.health.streams_open.fetch_add(1, Ordering::Relaxed);
+        f.progress.connected();
         let mut body = Box::pin(body);
         let mut dedupe = Dedupe::new(from);
         let mut carry = line_cutter(&f);
@@ -250,6 +296,7 @@ fn take_new_lines(
         carry.finish();
     }
     let raw = carry.take_chunk()?;
+    f.progress.read_bytes();
     let mut cut = raw.cut_lines.iter().copied().peekable();
     {
         let mut cursor = f.cursor.lock().expect("cursor lock");

@@ -1,5 +1,9 @@
 //! The live view of a running watch: a table redrawn in place on a terminal,
 //! one JSON line per verdict change otherwise.
+//!
+//! A destination still reading its history is `pending` and makes no verdict
+//! change line: its first line comes once its backlog is counted, so a start
+//! never shows `insufficient → blocked` for lines that were there all along.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -19,7 +23,7 @@ pub enum LiveView {
     Table,
     /// One JSON object per verdict change (stdout is a pipe or file).
     JsonLines,
-    /// Nothing until the final report.
+    /// Nothing until the final report (`-o table` off a terminal: the table at exit).
     Off,
 }
 
@@ -61,7 +65,9 @@ impl Live {
         };
         let _ = out.flush();
         for d in &snap.report.destinations {
-            self.verdicts.insert(d.destination.clone(), d.verdict);
+            if d.verdict != Verdict::Pending {
+                self.verdicts.insert(d.destination.clone(), d.verdict);
+            }
         }
     }
 
@@ -69,7 +75,7 @@ impl Live {
     pub fn changes(&self, snap: &Snapshot, out: &mut dyn Write) -> std::io::Result<()> {
         for d in &snap.report.destinations {
             let from = self.verdicts.get(&d.destination).copied();
-            if from == Some(d.verdict) {
+            if from == Some(d.verdict) || d.verdict == Verdict::Pending {
                 continue;
             }
             let change = VerdictChange {
@@ -106,6 +112,14 @@ impl Live {
             out,
         )?;
         let h = &snap.health;
+        if h.streams_reading_history > 0 {
+            write!(
+                out,
+                "reading history: {}/{} streams · ",
+                h.pods.saturating_sub(h.streams_reading_history),
+                h.pods
+            )?;
+        }
         writeln!(
             out,
             "watching {} containers · {} streams open · {:.0} lines/s · {} reconnects · {} errors · updated {}",

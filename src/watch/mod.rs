@@ -16,12 +16,13 @@
 //! than shards changing under it; followers only move bytes.
 
 pub mod follow;
+mod history;
 pub mod live;
 pub mod pods;
 pub mod snapshot;
 pub mod state;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,7 +39,8 @@ use crate::source::Chunk;
 use crate::source::kube::{self, KubeAccess, KubeError, KubeSelection, PeerIndex};
 use crate::verdict::{self, Report, VerdictConfig};
 
-use follow::{Cursor, Follow, Health};
+use follow::{Cursor, Follow, Health, Progress};
+use history::{Followed, mark_pending, note_processed};
 use live::LiveView;
 use pods::PodEvent;
 use snapshot::{RequestTotal, Snapshot, StreamHealth};
@@ -57,8 +59,8 @@ pub struct WatchConfig {
     pub formats: FormatSet,
     pub aggregate: AggregateConfig,
     pub window_ms: i64,
-    /// `--since`: how far back the first connection reads (default: the window and a margin).
-    pub since_ms: Option<i64>,
+    /// `--backfill`: how far back the first connection reads (default: the window and a margin).
+    pub backfill_ms: Option<i64>,
     pub min_requests: u64,
     pub max_sources: usize,
     /// How often verdicts are recomputed and published.
@@ -80,11 +82,9 @@ pub struct WatchConfig {
 pub enum WatchError {
     #[error(transparent)]
     Kube(#[from] KubeError),
-    #[error("--listen {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    /// Not a `source`: the reason is said once, not again as a cause (issue 7 item 25).
+    #[error("--listen {addr}: {reason}")]
+    Listen { addr: SocketAddr, reason: String },
     #[error(transparent)]
     State(#[from] state::StateError),
     #[error("{0}")]
@@ -101,27 +101,49 @@ pub fn run(config: WatchConfig) -> Result<i32, WatchError> {
     runtime.block_on(run_async(config))
 }
 
-/// One followed container.
-struct Followed {
-    task: tokio::task::JoinHandle<()>,
-    cursor: Arc<Mutex<Cursor>>,
-}
-
 async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     let saved = match &config.state {
-        Some(path) => state::load(path)?,
+        Some(path) => {
+            let saved = state::load(path)?;
+            state::check_writable(path)?;
+            saved
+        }
         None => None,
     };
     let (client, default_ns) = kube::client(&config.access).await?;
     // Listing first fails fast, with the missing permission named, on RBAC.
-    let (_, mut peers) = kube::select(&client, &config.selection, &default_ns).await?;
+    let mut peers = match kube::select(&client, &config.selection, &default_ns).await {
+        Ok((_, peers)) => peers,
+        // A watch may start before its workloads do: say so, and wait for them.
+        Err(KubeError::NothingSelected(why)) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "strictly: warning: {why}; waiting for pods to appear"
+            );
+            PeerIndex::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
 
     let listener = match config.listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| WatchError::Listen { addr, source })?,
-        ),
+        Some(addr) => {
+            Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| WatchError::Listen {
+                        addr,
+                        reason: match e.kind() {
+                            std::io::ErrorKind::AddrInUse => {
+                                "address in use (another process listens there)".to_string()
+                            }
+                            std::io::ErrorKind::PermissionDenied => {
+                                "permission denied (ports below 1024 need privileges)".to_string()
+                            }
+                            _ => e.to_string(),
+                        },
+                    })?,
+            )
+        }
         None => None,
     };
 
@@ -131,6 +153,7 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     let (pod_tx, mut pod_rx) = tokio::sync::mpsc::channel::<PodEvent>(256);
     let (snap_tx, snap_rx) = tokio::sync::watch::channel::<Option<Arc<Snapshot>>>(None);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (fatal_tx, mut fatal_rx) = tokio::sync::mpsc::channel::<KubeError>(4);
 
     tokio::spawn(pods::watch_pods(
         client.clone(),
@@ -138,6 +161,7 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
         default_ns.clone(),
         pod_tx,
         Arc::clone(&watch_errors),
+        fatal_tx.clone(),
     ));
     let server = listener.map(|l| {
         let mut stop = stop_rx.clone();
@@ -166,8 +190,12 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
         cursors = saved.cursors;
     }
     let mut followed: HashMap<String, Followed> = HashMap::new();
+    // Per input: the kubelet timestamp of the newest line processed.
+    let mut newest_processed: HashMap<u32, i64> = HashMap::new();
+    let mut save_failures = 0u64;
+    let mut save_failing = false;
     let since_s = config
-        .since_ms
+        .backfill_ms
         .map_or(config.window_ms / 1000 + COVERAGE_MARGIN_S, |s| s / 1000);
 
     let mut ticker = tokio::time::interval(config.tick);
@@ -183,7 +211,8 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     let make_snapshot = |worker: &mut Worker,
                          names: &[String],
                          peers: &PeerIndex,
-                         followed: &HashMap<String, Followed>|
+                         followed: &HashMap<String, Followed>,
+                         save_failures: u64|
      -> Snapshot {
         let now = chrono::Utc::now().timestamp_millis();
         // The window slides: what fell out of it is folded into "last plaintext".
@@ -197,6 +226,12 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
         };
         let mut report = verdict::report(&resolved, &verdict_config, names);
         name_peers(&mut report, peers);
+        let reading: HashSet<&str> = followed
+            .iter()
+            .filter(|(_, f)| !f.caught_up)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        mark_pending(&mut report, &resolved, &reading);
         let totals = resolved
             .destinations
             .iter()
@@ -221,13 +256,23 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                 errors: health.errors.load(Ordering::Relaxed)
                     + watch_errors.load(Ordering::Relaxed),
                 duplicates_skipped: health.duplicates_skipped.load(Ordering::Relaxed),
+                streams_reading_history: reading.len() as u64,
+                state_save_failures: save_failures,
             },
         }
     };
 
+    let mut fatal: Option<KubeError> = None;
     loop {
         tokio::select! {
-            Some(chunk) = chunk_rx.recv() => worker.process(&chunk),
+            Some(chunk) = chunk_rx.recv() => {
+                note_processed(&mut newest_processed, &chunk);
+                worker.process(&chunk);
+            }
+            Some(e) = fatal_rx.recv() => {
+                fatal = Some(e);
+                break;
+            }
             Some(event) = pod_rx.recv() => match event {
                 PodEvent::Follow(target) => {
                     let name = target.name();
@@ -240,6 +285,9 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                     });
                     worker.aggregator.declare(input, &name, &target.meta, None);
                     let cursor = Arc::new(Mutex::new(cursors.get(&name).copied().unwrap_or_default()));
+                    let progress = Arc::new(Progress::default());
+                    // A pod seen again (after a re-list) keeps what it had read.
+                    let caught_up = followed.get(&name).is_some_and(|f| f.caught_up);
                     let task = tokio::spawn(follow::follow(Follow {
                         client: client.clone(),
                         meta: Arc::clone(&target.meta),
@@ -250,8 +298,10 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                         health: Arc::clone(&health),
                         out: chunk_tx.clone(),
                         read_previous: target.restart_count > 0,
+                        fatal: fatal_tx.clone(),
+                        progress: Arc::clone(&progress),
                     }));
-                    followed.insert(name, Followed { task, cursor });
+                    followed.insert(name, Followed { task, cursor, input, progress, caught_up });
                 }
                 PodEvent::Gone { namespace, pod } => {
                     let prefix = format!("{namespace}/pod/{pod}/");
@@ -268,12 +318,38 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                 }
             },
             _ = ticker.tick() => {
-                let snap = Arc::new(make_snapshot(&mut worker, &names, &peers, &followed));
+                // What the followers already sent counts before anyone is judged caught up.
+                while let Ok(chunk) = chunk_rx.try_recv() {
+                    note_processed(&mut newest_processed, &chunk);
+                    worker.process(&chunk);
+                }
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                for f in followed.values_mut() {
+                    f.check_caught_up(newest_processed.get(&f.input).copied(), now_ms);
+                }
+                let snap = Arc::new(make_snapshot(&mut worker, &names, &peers, &followed, save_failures));
                 live.update(&snap);
                 snap_tx.send_replace(Some(Arc::clone(&snap)));
-                if let Some(path) = &config.state && last_save.elapsed() >= STATE_EVERY {
-                    save_state(path, &worker, &names, &followed, &cursors)?;
-                    last_save = tokio::time::Instant::now();
+                // A failed save is said once per run of failures, counted, and retried every tick.
+                if let Some(path) = &config.state
+                    && (save_failing || last_save.elapsed() >= STATE_EVERY)
+                {
+                    match save_state(path, &worker, &names, &followed, &cursors) {
+                        Ok(()) => {
+                            if save_failing {
+                                let _ = writeln!(std::io::stderr(), "strictly: --state {}: saved again", path.display());
+                            }
+                            save_failing = false;
+                            last_save = tokio::time::Instant::now();
+                        }
+                        Err(e) => {
+                            save_failures += 1;
+                            if !save_failing {
+                                let _ = writeln!(std::io::stderr(), "strictly: warning: {e} (retrying)");
+                            }
+                            save_failing = true;
+                        }
+                    }
                 }
             }
             _ = peer_refresh.tick() => {
@@ -285,16 +361,35 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
         }
     }
 
-    // Drain what the followers already sent, then the final report.
+    if let Some(e) = fatal {
+        for f in followed.values() {
+            f.task.abort();
+        }
+        let _ = stop_tx.send(true);
+        return Err(e.into());
+    }
+    // Drain what the followers already sent and judge who caught up while
+    // they still run (an aborted follower would look finished), then stop them.
+    while let Ok(chunk) = chunk_rx.try_recv() {
+        note_processed(&mut newest_processed, &chunk);
+        worker.process(&chunk);
+    }
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for f in followed.values_mut() {
+        f.check_caught_up(newest_processed.get(&f.input).copied(), now_ms);
+    }
     for f in followed.values() {
         f.task.abort();
     }
     while let Ok(chunk) = chunk_rx.try_recv() {
         worker.process(&chunk);
     }
-    let snap = make_snapshot(&mut worker, &names, &peers, &followed);
-    if let Some(path) = &config.state {
-        save_state(path, &worker, &names, &followed, &cursors)?;
+    let snap = make_snapshot(&mut worker, &names, &peers, &followed, save_failures);
+    // The final report is printed even when the state cannot be saved.
+    if let Some(path) = &config.state
+        && let Err(e) = save_state(path, &worker, &names, &followed, &cursors)
+    {
+        let _ = writeln!(std::io::stderr(), "strictly: warning: {e}");
     }
     let _ = stop_tx.send(true);
     if let Some(server) = server {

@@ -3,7 +3,9 @@
 //!
 //! `watcher` streams are consumed event by event with `default_backoff()`:
 //! an error (410 Gone, a dropped connection) is counted and the watcher
-//! re-lists by itself; it never ends the process.
+//! re-lists by itself. A 403 is not transient: missing RBAC does not grow
+//! back, so it is sent to the driver as fatal (issue 7 item 19) instead of
+//! being retried forever behind an error counter.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
-use crate::source::kube::{KubeSelection, Target, namespaces, target_of, wanted};
+use crate::source::kube::{KubeError, KubeSelection, Target, namespaces, target_of, wanted};
 
 /// What the pod watcher tells the driver.
 #[derive(Debug)]
@@ -32,6 +34,7 @@ pub async fn watch_pods(
     default_namespace: String,
     out: tokio::sync::mpsc::Sender<PodEvent>,
     errors: Arc<AtomicU64>,
+    fatal: tokio::sync::mpsc::Sender<KubeError>,
 ) {
     let mut config = watcher::Config::default();
     if let Some(l) = &selection.selector {
@@ -43,6 +46,10 @@ pub async fn watch_pods(
             .iter()
             .map(|ns| Api::namespaced(client.clone(), ns))
             .collect(),
+    };
+    let scopes: Vec<String> = match namespaces(&selection, &default_namespace) {
+        None => vec!["all namespaces".to_string()],
+        Some(nss) => nss,
     };
     let streams = apis.into_iter().enumerate().map(|(i, api)| {
         watcher(api, config.clone())
@@ -57,7 +64,11 @@ pub async fn watch_pods(
     while let Some((i, event)) = events.next().await {
         let event = match event {
             Ok(e) => e,
-            Err(_) => {
+            Err(e) => {
+                if let Some(e) = forbidden(e, &scopes[i]) {
+                    let _ = fatal.send(e).await;
+                    return;
+                }
                 errors.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -112,6 +123,19 @@ pub async fn watch_pods(
             }
         }
     }
+}
+
+/// The error to stop on, if `e` is a 403 (missing RBAC).
+fn forbidden(e: watcher::Error, scope: &str) -> Option<KubeError> {
+    let what = format!("watch pods in {scope}");
+    let e = match e {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => KubeError::from_kube(what, e),
+        watcher::Error::WatchError(status) => KubeError::from_kube(what, kube::Error::Api(status)),
+        watcher::Error::NoResourceVersion => return None,
+    };
+    matches!(e, KubeError::Forbidden { .. }).then_some(e)
 }
 
 fn key_of(pod: &Pod) -> (String, String) {

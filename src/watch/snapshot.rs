@@ -30,6 +30,10 @@ pub struct StreamHealth {
     pub errors: u64,
     /// Lines skipped as already counted after a reconnect.
     pub duplicates_skipped: u64,
+    /// Streams that have not yet read their history (issue 7 item 21).
+    pub streams_reading_history: u64,
+    /// Failed saves of the state file (each is retried on the next tick).
+    pub state_save_failures: u64,
 }
 
 /// One tick's view of a running watch.

@@ -46,12 +46,57 @@ fn unusable(path: &Path, message: impl Into<String>) -> StateError {
     }
 }
 
+/// The sibling a save writes first (then renames over `path`): the whole
+/// name plus `.tmp`, so `state` and `state.old` never share one.
+fn temporary(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
+}
+
+/// Checks at startup that the state can be saved where asked (issue 7 item
+/// 20): a watch that only finds out at its first save, 30 s or a day in,
+/// has run without the protection the user asked for.
+pub fn check_writable(path: &Path) -> Result<(), StateError> {
+    if path.is_dir() {
+        return Err(unusable(path, "is a directory, not a file"));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(unusable(
+            path,
+            format!("directory {} does not exist", dir.display()),
+        ));
+    }
+    let probe = temporary(path);
+    std::fs::File::create(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            unusable(
+                path,
+                format!("cannot write in {}: {}", dir.display(), plain_io(&e)),
+            )
+        })
+}
+
+/// An I/O error without Rust's `(os error N)` tail.
+fn plain_io(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_lowercase(),
+        None => text,
+    }
+}
+
 /// Loads a state file; `Ok(None)` when it does not exist yet.
 pub fn load(path: &Path) -> Result<Option<SavedState>, StateError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(unusable(path, e.to_string())),
+        Err(e) => return Err(unusable(path, format!("cannot read it: {}", plain_io(&e)))),
     };
     let rest = bytes
         .strip_prefix(MAGIC)
@@ -68,10 +113,15 @@ pub fn load(path: &Path) -> Result<Option<SavedState>, StateError> {
             ),
         ));
     }
-    let state: SavedState = postcard::from_bytes(payload).map_err(|e| {
+    // postcard's own words ("Hit the end of buffer, expected more data")
+    // describe its decoder, not the file: say what is wrong with the file.
+    let state: SavedState = postcard::from_bytes(payload).map_err(|_| {
         unusable(
             path,
-            format!("corrupt state file: {e} (refusing to overwrite it)"),
+            format!(
+                "corrupt state file: its {} bytes do not decode as a version {VERSION} state (refusing to overwrite it; move it away to start afresh)",
+                payload.len()
+            ),
         )
     })?;
     Ok(Some(state))
@@ -96,7 +146,7 @@ pub fn save(
         cursors,
     })
     .map_err(|e| unusable(path, format!("cannot encode the state: {e}")))?;
-    let tmp = path.with_extension("tmp");
+    let tmp = temporary(path);
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(MAGIC)?;
@@ -105,7 +155,7 @@ pub fn save(
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     };
-    write().map_err(|e| unusable(path, e.to_string()))
+    write().map_err(|e| unusable(path, format!("cannot save: {}", plain_io(&e))))
 }
 
 #[cfg(test)]
