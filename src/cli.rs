@@ -75,7 +75,7 @@ pub enum ColorChoice {
 /// Where in the cluster to read (kubectl's flags).
 #[derive(Debug, Args)]
 pub struct KubeArgs {
-    /// Namespace to read (repeatable). For files: the namespace of pods named by `kubectl logs --prefix`.
+    /// Namespace to read (repeatable). For files (once): the namespace of pods named by `kubectl logs --prefix`.
     #[arg(short = 'n', long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
 

@@ -470,4 +470,38 @@ fn issue_7_18_a_10_mb_line_from_the_cluster_is_cut_and_counted_malformed() {
         .find(|e| e.contains("web-api-7d9f8c6b5-q9w8z") && e.contains("xxxx"))
         .unwrap_or_else(|| panic!("no example of the cut line: {after:#}"));
     assert!(example.len() < 4096, "the example is cut for the report");
+
+    // `watch` follows the same stream through the same cutter.
+    let out = strictly()
+        .args([
+            "watch",
+            "-n",
+            "istioinaction",
+            "--window",
+            "30d",
+            "--interval",
+            "200ms",
+        ])
+        .args(["--exit-after", "3s", "-o", "json", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no output: {}", stderr(&out)));
+    let watched: Value = serde_json::from_str(last).unwrap();
+    let examples = watched["input"]["malformed_examples"].as_array().unwrap();
+    assert!(
+        examples
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|e| e.contains("web-api-7d9f8c6b5-q9w8z") && e.contains("xxxx")),
+        "the followed stream's cut line is malformed: {watched:#}"
+    );
+    assert!(
+        watched["input"]["skipped"].as_u64().unwrap() > 0,
+        "the lines around it are read"
+    );
 }

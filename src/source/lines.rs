@@ -32,6 +32,9 @@ pub struct LineCutter {
     input: u32,
     chunk_size: usize,
     max_line: usize,
+    /// Bytes reserved for each new buffer: a block read in place needs room;
+    /// a followed stream pushes small pieces and must not hold 64 KiB idle per pod.
+    reserve: usize,
     meta: Option<Arc<SourceMeta>>,
     data: Vec<u8>,
     line_start: usize,
@@ -50,19 +53,32 @@ impl LineCutter {
     /// and whose lines are at most `max_line` bytes (without their `\n`).
     pub fn new(input: u32, chunk_size: usize, max_line: usize) -> LineCutter {
         let chunk_size = chunk_size.max(1);
+        // A network reader may ask for huge chunks; reserve what a file read fills at most.
+        let reserve = chunk_size.min(4 << 20) + 1;
         LineCutter {
             input,
             chunk_size,
             max_line: max_line.max(1),
+            reserve,
             meta: None,
-            // A network reader may ask for huge chunks; reserve what a file read fills at most.
-            data: Vec::with_capacity(chunk_size.min(4 << 20) + 1),
+            data: Vec::with_capacity(reserve),
             line_start: 0,
             pending_lines: 0,
             pending_cut: Vec::new(),
             next_line: 1,
             discarding: false,
             cut_lines: 0,
+        }
+    }
+
+    /// A cutter for a live stream fed by [`push`](Self::push) in small pieces
+    /// and emptied after each: it reserves nothing ahead (200 followed pods
+    /// would otherwise hold a block each while idle).
+    pub fn for_stream(input: u32, max_line: usize) -> LineCutter {
+        LineCutter {
+            reserve: 0,
+            data: Vec::new(),
+            ..LineCutter::new(input, 64 * 1024, max_line)
         }
     }
 
@@ -192,7 +208,7 @@ impl LineCutter {
         // A fresh Vec per chunk: the chunk goes to another thread, and a
         // partial line (at most `max_line`) is all that is copied.
         let partial = self.data.len() - self.line_start;
-        let mut next = Vec::with_capacity(self.chunk_size.min(4 << 20).max(partial) + 1);
+        let mut next = Vec::with_capacity(self.reserve.max(partial));
         next.extend_from_slice(&self.data[self.line_start..]);
         self.data.truncate(self.line_start);
         let chunk = Chunk {

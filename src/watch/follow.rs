@@ -280,7 +280,7 @@ pub async fn follow(f: Follow) {
 /// container that never writes a newline costs `DEFAULT_MAX_LINE`, and its
 /// cut line counts malformed.
 fn line_cutter(f: &Follow) -> LineCutter {
-    LineCutter::new(f.input, 64 * 1024, DEFAULT_MAX_LINE)
+    LineCutter::for_stream(f.input, DEFAULT_MAX_LINE)
 }
 
 /// Takes the whole lines out of `carry` (all of it when `to_end`), keeps

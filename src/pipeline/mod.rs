@@ -17,37 +17,17 @@
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use dashmap::DashSet;
-
 use crate::aggregate::{AggregateConfig, Aggregator, StreamId};
 use crate::envelope::{EnvelopeDecoder, InputKind, StreamMeta};
 use crate::format::{FormatSet, LineParser, Parsed};
-use crate::request::{Request, classify};
+use crate::request::classify;
 use crate::source::file::{Input, check_distinct, read_chunks};
 use crate::source::{Chunk, SourceError, SourceMeta};
 
-/// Access entries already counted in a run over several inputs: XXH3-64
-/// hashes of (stream, write time, payload). A 64-bit hash collides once in
-/// about 2^32 entries; a collision drops one entry whose twin was kept.
-pub type SeenEntries = DashSet<u64, std::hash::BuildHasherDefault<IdentityHasher>>;
+mod repeats;
 
-/// The hashes are XXH3 already: hashing them again would only cost time.
-#[derive(Default)]
-pub struct IdentityHasher(u64);
-
-impl std::hash::Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
+pub use repeats::{IdentityHasher, SeenEntries, namespace_flag_contradiction};
+use repeats::{Notes, entry_hash};
 
 /// What a run over files produced: the aggregate, and what to warn about on stderr.
 pub struct FileRun {
@@ -173,40 +153,6 @@ pub fn run_with<E>(
     produce: impl FnOnce(&mut dyn FnMut(Chunk) -> bool) -> Result<(), E>,
 ) -> Result<Aggregator, E> {
     run_workers(formats, aggregate, config, names, None, produce).map(|(agg, _)| agg)
-}
-
-/// What workers noticed besides the aggregate, merged order-independently.
-#[derive(Debug, Default)]
-struct Notes {
-    namespace_conflict: Option<NamespaceConflict>,
-}
-
-/// Lines whose own destination names another namespace than `-n` gave their
-/// stream: how many, and the first by (input, line) so the warning does not
-/// depend on threads.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct NamespaceConflict {
-    count: u64,
-    input: u32,
-    line: u64,
-    namespace: String,
-}
-
-impl Notes {
-    fn merge(&mut self, other: Notes) {
-        if let Some(o) = other.namespace_conflict {
-            match &mut self.namespace_conflict {
-                Some(c) => {
-                    let count = c.count + o.count;
-                    if (o.input, o.line) < (c.input, c.line) {
-                        *c = o;
-                    }
-                    c.count = count;
-                }
-                None => self.namespace_conflict = Some(o),
-            }
-        }
-    }
 }
 
 fn run_workers<E>(
@@ -400,62 +346,6 @@ impl Worker {
     }
 }
 
-/// The hash that identifies an access entry across inputs: its stream (the
-/// pod and container the envelope or the cluster named), its write time and
-/// its payload. Lines without a write time are never compared: a repeat of
-/// them cannot be told from a legitimate one.
-fn entry_hash(scratch: &mut Vec<u8>, meta: &StreamMeta<'_>, t: i64, payload: &[u8]) -> u64 {
-    scratch.clear();
-    for part in [meta.namespace, meta.pod, meta.container] {
-        // Length-prefixed, so no choice of bytes makes two keys collide by concatenation.
-        let part = part.unwrap_or(b"\xff");
-        scratch.extend_from_slice(&(part.len() as u32).to_le_bytes());
-        scratch.extend_from_slice(part);
-    }
-    scratch.extend_from_slice(&t.to_le_bytes());
-    scratch.extend_from_slice(payload);
-    xxhash_rust::xxh3::xxh3_64(scratch)
-}
-
-/// Returns the namespace a line's own destination names when it contradicts
-/// the `-n` given for its stream, or None.
-///
-/// `kubectl logs --prefix` names the pod but not its namespace, so `-n`
-/// supplies it; an inbound line whose SAN (or SNI) names another namespace
-/// says where the request really arrived, and `-n` was wrong for it. Streams
-/// whose namespace the envelope or the cluster gave are never contradicted.
-pub fn namespace_flag_contradiction<'a>(
-    flag: Option<&str>,
-    meta: &StreamMeta<'_>,
-    req: &Request<'a>,
-) -> Option<&'a [u8]> {
-    let flag = flag?;
-    if !req.inbound || meta.namespace.is_some() || meta.pod.is_none() {
-        return None;
-    }
-    let (ns, _) = req.named_destination?.namespace_and_name()?;
-    (!ns.is_empty() && ns != flag.as_bytes()).then_some(ns)
-}
-
-impl Notes {
-    fn note_namespace_conflict(&mut self, input: u32, line: u64, namespace: &[u8]) {
-        let c = self
-            .namespace_conflict
-            .get_or_insert_with(|| NamespaceConflict {
-                count: 0,
-                input,
-                line,
-                namespace: String::from_utf8_lossy(namespace).into_owned(),
-            });
-        c.count += 1;
-        if (input, line) < (c.input, c.line) {
-            c.input = input;
-            c.line = line;
-            c.namespace = String::from_utf8_lossy(namespace).into_owned();
-        }
-    }
-}
-
 /// The substream of a metadata-less line by the address that received it (see [`Aggregator::substream`]).
 fn substream_of(
     agg: &mut Aggregator,
@@ -587,4 +477,33 @@ pub fn run_cluster(
         peers,
         failures,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_the_source_cut_is_malformed_whatever_it_looks_like() {
+        let formats = crate::format::load(None, None).unwrap();
+        let names: Arc<[String]> = vec!["cut.log".to_string()].into();
+        let mut worker = Worker::new(
+            &formats,
+            &AggregateConfig::default(),
+            InputKind::Auto,
+            names,
+        );
+        // Cut, what is left is not an access line: without the mark it would be skipped.
+        let chunk = Chunk {
+            input: 0,
+            first_line: 7,
+            data: b"info starting\nxxxxxxxx\ninfo done\n".to_vec(),
+            meta: None,
+            cut_lines: vec![8],
+        };
+        worker.process(&chunk);
+        let input = &worker.aggregator.input;
+        assert_eq!((input.lines, input.skipped, input.malformed), (3, 2, 1));
+        assert_eq!(input.malformed_examples[0].line, 8);
+    }
 }
