@@ -270,6 +270,19 @@ fn issue_7_13_a_namespace_contradicting_the_lines_san_is_warned_once() {
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(warnings[0].starts_with("strictly: warning: "), "{err}");
     assert!(warnings[0].contains("namespace default"), "{err}");
+    // The SAN is kept: the same destinations and verdicts as without -n,
+    // httpbin whole under `default` (not split into a ready and a blocked half).
+    let with_n: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let without: Value = serde_json::from_slice(&report(&[path_str(&mesh)]).stdout).unwrap();
+    assert_eq!(verdicts_only(with_n.clone()), verdicts_only(without));
+    let names: Vec<&str> = with_n["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["destination"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"default/httpbin"), "{names:?}");
+    assert!(!names.contains(&"istioinaction/httpbin"), "{names:?}");
     // Where -n agrees with every line, nothing is said.
     let dir = tempfile::tempdir().unwrap();
     let log = six_requests(dir.path());

@@ -115,6 +115,10 @@ pub struct StreamInfo {
     workload: Option<String>,
     /// The namespace the metadata (or `-n`) gives.
     namespace: Option<String>,
+    /// Returns true if and only if `namespace` is `-n`'s, not the metadata's:
+    /// the stream's own destination SANs then win over it (issue 7 item 13).
+    #[serde(default)]
+    namespace_from_flag: bool,
     /// The first and last *write* times seen (envelope timestamps, else an
     /// entry's START_TIME + DURATION): what the stream's evidence covers.
     pub first_ms: Option<i64>,
@@ -245,6 +249,9 @@ impl Aggregator {
                     .namespace
                     .map(text)
                     .or_else(|| meta.pod.and(self.config.namespace.clone())),
+                namespace_from_flag: meta.namespace.is_none()
+                    && meta.pod.is_some()
+                    && self.config.namespace.is_some(),
                 started_ms: source.and_then(|s| s.container_started_ms),
                 ..Default::default()
             });
@@ -459,7 +466,8 @@ impl Aggregator {
     /// Spec §3: metadata, then `--destination`, then the line, then the stream.
     fn destination(&mut self, stream: StreamId, req: &Request<'_>) -> u32 {
         let info = &self.stream_info[stream.0 as usize];
-        let metadata_decides = info.workload.is_some() && info.namespace.is_some();
+        let metadata_decides =
+            info.workload.is_some() && info.namespace.is_some() && !info.namespace_from_flag;
         if metadata_decides || self.config.destination.is_some() {
             // The line's own name cannot change the outcome: skip parsing it.
             return match info.fallback_dest {
@@ -496,6 +504,11 @@ impl Aggregator {
         let info = &self.stream_info[stream.0 as usize];
         let stream_key = self.streams.name(stream.0).to_owned();
         let id = match (&info.workload, &info.namespace, &self.config.destination) {
+            // `-n` only fills in: the stream's own SANs may still name its namespace.
+            (Some(_), Some(_), _) if info.namespace_from_flag => self.intern_dest(
+                &[b"\0ns\0", &stream_key],
+                DestKind::PendingNamespace(stream.0),
+            ),
             (Some(workload), Some(ns), _) => {
                 let key = format!("{ns}/{workload}");
                 self.intern_dest(&[key.as_bytes()], DestKind::Named)

@@ -112,10 +112,19 @@ impl Aggregator {
                 DestKind::PendingNamespace(s) => {
                     let info = &self.stream_info[*s as usize];
                     let workload = info.workload.clone().unwrap_or_default();
-                    match info.named_ns {
-                        OneOf::One(ns) => (
+                    match (info.named_ns, &info.namespace) {
+                        // The pod's own SANs name its namespace: they win over -n.
+                        (OneOf::One(ns), _) => (
                             format!("{}/{workload}", text(self.namespaces.name(ns))),
                             None,
+                        ),
+                        (OneOf::None, Some(flag)) => (format!("{flag}/{workload}"), None),
+                        (OneOf::Many, Some(flag)) => (
+                            format!("{flag}/{workload}"),
+                            Some(format!(
+                                "{}: its lines name several namespaces; -n {flag} was used",
+                                info.display
+                            )),
                         ),
                         _ => (
                             format!("{UNKNOWN_NAMESPACE}/{workload}"),

@@ -129,7 +129,7 @@ pub fn run_files(
             .map_or("-".to_string(), Input::name);
         warnings.push(format!(
             "-n {flag} contradicts {} line{} whose own destination (SAN) is in another namespace \
-             (first: {name}:{}, namespace {}): -n names the namespace of pods in `kubectl logs --prefix` lines",
+             (first: {name}:{}, namespace {}): the namespace the pod's own SANs name is kept",
             c.count,
             if c.count == 1 { "" } else { "s" },
             c.line,
