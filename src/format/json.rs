@@ -9,7 +9,7 @@
 
 use super::line_parser::Outcome;
 use super::start_time::StartTime;
-use super::token::{Token, tokenize};
+use super::token::{Token, tokenize_json_value};
 use super::{Field, FormatError};
 use memchr::memmem;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, Visitor};
@@ -57,7 +57,7 @@ impl JsonFormat {
             if !probe_keys.iter().any(|k| k == key) {
                 probe_keys.push(key.to_string());
             }
-            let tokens = tokenize(value)?;
+            let tokens = tokenize_json_value(value)?;
             let [Token::Operator(op)] = tokens.as_slice() else {
                 continue;
             };
@@ -104,13 +104,18 @@ impl JsonFormat {
         self.keys.iter().any(|(_, f)| *f == field)
     }
 
+    /// Bytes of the keys strictly reads, quotes and colon included.
+    pub(crate) fn key_bytes(&self) -> usize {
+        self.keys.iter().map(|(k, _)| k.len() + 3).sum()
+    }
+
     fn lookup(&self, key: &str) -> Option<Field> {
         self.keys.iter().find(|(k, _)| &**k == key).map(|(_, f)| *f)
     }
 
-    /// Parses the start time of a value already resolved to bytes.
-    pub(crate) fn start_time_ms(&self, value: &[u8]) -> Option<i64> {
-        self.start_time.parse_ms(value)
+    /// How the format reads `%START_TIME%`.
+    pub(crate) fn start_time(&self) -> &StartTime {
+        &self.start_time
     }
 
     /// Tries the format on a line, decoding escaped strings into `scratch` (cleared first).

@@ -148,6 +148,7 @@ pub enum FormatError {
 mod builtin;
 mod config_file;
 mod json;
+mod known;
 mod line_parser;
 mod log_format;
 mod operator;

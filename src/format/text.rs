@@ -44,6 +44,13 @@ pub(crate) struct TextFormat {
     full: meta::Regex,
     probe: meta::Regex,
     start_time: StartTime,
+    /// The longest literal: a line without it cannot match, so the regex is skipped.
+    required: Option<memmem::Finder<'static>>,
+    /// The literal right before `%DOWNSTREAM_PEER_URI_SAN%` (the lab's
+    /// ` mTLS_Origin: "`): a line carrying it twice is ambiguous evidence.
+    evidence_marker: Option<memmem::Finder<'static>>,
+    /// Bytes of literal text in the format: how specific a match of it is.
+    literal_bytes: usize,
 }
 
 /// Per-thread matching state for one [`TextFormat`].
@@ -90,7 +97,11 @@ impl TextFormat {
         let fast = steps
             .iter()
             .enumerate()
-            .all(|(i, s)| i + 1 == steps.len() || s.class != ValueClass::Any || !s.tail.is_empty());
+            .all(|(i, s)| {
+                i + 1 == steps.len()
+                    || !matches!(s.class, ValueClass::Any | ValueClass::Token)
+                    || !s.tail.is_empty()
+            });
 
         let mut full = String::from("(?s-u)");
         push_literal(&mut full, &head);
@@ -107,14 +118,39 @@ impl TextFormat {
             push_literal(&mut probe, &step.tail);
         }
 
+        let literals = std::iter::once(&head[..]).chain(steps.iter().map(|s| &s.tail[..]));
+        let literal_bytes = literals.clone().map(<[u8]>::len).sum();
+        let required = literals
+            .max_by_key(|l| l.len())
+            .filter(|l| !l.is_empty())
+            .map(|l| memmem::Finder::new(l).into_owned());
+        let evidence_marker = steps
+            .iter()
+            .position(|s| s.field == Some(Field::PeerUriSan))
+            .map(|i| if i == 0 { &head[..] } else { &steps[i - 1].tail[..] })
+            .filter(|l| !l.is_empty())
+            .map(|l| memmem::Finder::new(l).into_owned());
         Ok(TextFormat {
-            head: head.into(),
-            steps: steps.into(),
             fast,
             full: build_regex(&full)?,
             probe: build_regex(&probe)?,
+            head: head.into(),
+            steps: steps.into(),
             start_time,
+            required,
+            evidence_marker,
+            literal_bytes,
         })
+    }
+
+    /// Bytes of literal text a match of this format accounts for (its specificity).
+    pub(crate) fn literal_bytes(&self) -> usize {
+        self.literal_bytes
+    }
+
+    /// How the format reads `%START_TIME%`.
+    pub(crate) fn start_time(&self) -> &StartTime {
+        &self.start_time
     }
 
     /// Returns true if and only if the format fills `field`.
@@ -148,15 +184,32 @@ impl TextFormat {
             if !self.probe_matches(cache, line) {
                 return Outcome::No;
             }
+            // Every literal must occur in a matching line: without the longest
+            // one the regex cannot match, and its scan is the costly part.
+            if self.required.as_ref().is_some_and(|r| r.find(line).is_none()) {
+                return Outcome::LooksLike;
+            }
             // Every group takes part in a match, so a regex match overwrites
             // whatever the failed walk recorded.
             if !self.regex_match(cache, line, &mut record) {
                 return Outcome::LooksLike;
             }
         }
-        entry.start_time_ms = entry
-            .raw(Field::StartTime)
-            .and_then(|v| self.start_time.parse_ms(v));
+        // A client certificate claimed by a line whose marker (` mTLS_Origin: "`)
+        // occurs twice: a header value (X-Forwarded-For, XFCC) may carry a
+        // forged copy and the split cannot tell which is Envoy's, so the line
+        // is not trusted as mTLS (issue 7 item 2).
+        if entry.get(Field::PeerUriSan).is_some()
+            && let Some(marker) = &self.evidence_marker
+            && marker.find_iter(line).nth(1).is_some()
+        {
+            return Outcome::LooksLike;
+        }
+        match self.start_time.read(entry.raw(Field::StartTime)) {
+            Ok(ms) => entry.start_time_ms = ms,
+            // A START_TIME that is no real date (month 13, February 31st): damaged.
+            Err(()) => return Outcome::LooksLike,
+        }
         Outcome::Access
     }
 
@@ -189,14 +242,14 @@ impl TextFormat {
             let last = i + 1 == n;
             let tail = &step.tail[..];
             let end = match step.class {
-                ValueClass::Any if last => {
+                ValueClass::Any | ValueClass::Token if last => {
                     // The value must end where the final literal ends the line.
                     if line.len() < pos + tail.len() || !line.ends_with(tail) {
                         return false;
                     }
                     line.len() - tail.len()
                 }
-                ValueClass::Any => match step.finder.find(&line[pos..]) {
+                ValueClass::Any | ValueClass::Token => match step.finder.find(&line[pos..]) {
                     Some(offset) => pos + offset,
                     None => return false,
                 },
@@ -213,6 +266,11 @@ impl TextFormat {
                     end
                 }
             };
+            // A token with a space or quote before the first occurrence of its
+            // literal has no match from here: the regex may find another split.
+            if step.class == ValueClass::Token && line[pos..end].iter().any(|&b| is_token_stop(b)) {
+                return false;
+            }
             span(i, pos, end);
             pos = end + tail.len();
         }
@@ -245,6 +303,7 @@ impl TextFormat {
 fn class_pattern(class: ValueClass) -> &'static str {
     match class {
         ValueClass::Any => ".*?",
+        ValueClass::Token => r"[^\x20\x22]*?",
         ValueClass::Number => "-|[0-9]+",
         ValueClass::Rfc3339 => {
             "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})?"
@@ -270,6 +329,11 @@ fn build_regex(pattern: &str) -> Result<meta::Regex, String> {
         .configure(meta::Regex::config().utf8_empty(false))
         .build(pattern)
         .map_err(|e| format!("cannot compile the format into a matcher: {e}"))
+}
+
+/// Returns true if and only if `b` cannot occur in a [`ValueClass::Token`] value.
+fn is_token_stop(b: u8) -> bool {
+    b == b' ' || b == b'"'
 }
 
 /// `-|[0-9]+` from `pos`: the alternation prefers `-`, the digits are greedy.
