@@ -18,7 +18,7 @@ use std::fmt;
 
 /// Keys whose presence makes a line that fails to parse malformed rather than
 /// foreign, besides the format's own keys.
-const ACCESS_KEYS: [&str; 4] = [
+pub(crate) const ACCESS_KEYS: [&str; 4] = [
     "start_time",
     "upstream_cluster",
     "response_code",
@@ -104,6 +104,12 @@ impl JsonFormat {
         self.keys.iter().any(|(_, f)| *f == field)
     }
 
+    /// Returns true if and only if `line` holds one of the format's keys (or a
+    /// key typical of access entries), quoted.
+    pub(crate) fn any_key_in(&self, line: &[u8]) -> bool {
+        self.probes.iter().any(|p| p.find(line).is_some())
+    }
+
     /// Bytes of the keys strictly reads, quotes and colon included.
     pub(crate) fn key_bytes(&self) -> usize {
         self.keys.iter().map(|(k, _)| k.len() + 3).sum()
@@ -142,7 +148,7 @@ impl JsonFormat {
             Ok(true) if complete => {}
             // Valid JSON without any of our keys: pilot-agent's own JSON logs.
             Ok(false) if complete => return Outcome::No,
-            _ if self.probes.iter().any(|p| p.find(line).is_some()) => {
+            _ if self.any_key_in(line) => {
                 return Outcome::LooksLike;
             }
             _ => return Outcome::No,

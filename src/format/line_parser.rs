@@ -3,9 +3,9 @@
 //! It owns what matching mutates (regex caches, capture slots, the JSON
 //! unescape buffer), so formats stay immutable and threads never contend.
 
-use super::json::Value;
+use super::json::{ACCESS_KEYS, Value};
 use super::log_format::Kind;
-use super::text::TextCache;
+use super::text::{TextCache, rfc3339_end};
 use super::{AccessEntry, Field, FormatSet, Parsed};
 
 /// Per-thread matcher state over a shared [`FormatSet`].
@@ -131,12 +131,37 @@ impl LineParser {
             };
             looks_like |= outcome == Outcome::LooksLike;
         }
-        if looks_like {
+        // No format matched: is it a damaged entry of one (its probe), or
+        // something else? Asked once per line, not once per format tried.
+        let probe = |k: &usize| match (&self.formats[*k].kind, &mut self.caches[*k]) {
+            (Kind::Text(t), Some(cache)) => t.probe_matches(cache, line),
+            _ => false,
+        };
+        if looks_like || self.order.iter().any(probe) || looks_like_an_access_entry(line) {
             Parsed::Malformed
         } else {
             Parsed::NotAccess
         }
     }
+}
+
+/// Returns true if and only if the line opens like an Envoy access entry
+/// whatever the configured formats: Envoy's and Istio's default text opening
+/// (`[2026-11-20T11:43:14.559Z] "`) or a JSON object with an access key.
+/// Such a line that fits no format is malformed, not skipped (issue 7 item
+/// 26): a `--log-format` that fits nothing must show in the counts.
+fn looks_like_an_access_entry(line: &[u8]) -> bool {
+    if line.first() == Some(&b'[')
+        && let Some(end) = rfc3339_end(line, 1)
+    {
+        return line[end..].starts_with(b"] \"");
+    }
+    let body = line.trim_ascii_start();
+    body.first() == Some(&b'{')
+        && ACCESS_KEYS.iter().any(|k| {
+            memchr::memmem::find_iter(body, k.as_bytes())
+                .any(|i| i > 0 && body[i - 1] == b'"' && body.get(i + k.len()) == Some(&b'"'))
+        })
 }
 
 /// What trying one format made of a line.

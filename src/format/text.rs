@@ -23,12 +23,18 @@ use std::fmt::Write as _;
 /// Operators the probe covers (the lab's `[<time>] "<method> `).
 const PROBE_OPERATORS: usize = 2;
 
+/// Literals checked for presence before the regex runs: the longest few say
+/// most (` mTLS_Origin: "` is in no Istio line) for a few nanoseconds each.
+const REQUIRED_LITERALS: usize = 8;
+
 /// One operator of the plan and the literal that follows it.
 #[derive(Debug)]
-struct Step {
-    field: Option<Field>,
-    class: ValueClass,
-    tail: Box<[u8]>,
+pub(crate) struct Step {
+    /// The operator as written (`%REQ(X-FORWARDED-FOR)%`), for diagnostics.
+    pub(crate) name: Box<str>,
+    pub(crate) field: Option<Field>,
+    pub(crate) class: ValueClass,
+    pub(crate) tail: Box<[u8]>,
     finder: memmem::Finder<'static>,
 }
 
@@ -44,8 +50,9 @@ pub(crate) struct TextFormat {
     full: meta::Regex,
     probe: meta::Regex,
     start_time: StartTime,
-    /// The longest literal: a line without it cannot match, so the regex is skipped.
-    required: Option<memmem::Finder<'static>>,
+    /// The format's longest distinct literals: a line lacking one cannot
+    /// match, so the regex is skipped (see [`TextFormat::attempt`]).
+    required: Box<[memmem::Finder<'static>]>,
     /// The literal right before `%DOWNSTREAM_PEER_URI_SAN%` (the lab's
     /// ` mTLS_Origin: "`): a line carrying it twice is ambiguous evidence.
     evidence_marker: Option<memmem::Finder<'static>>,
@@ -83,6 +90,7 @@ impl TextFormat {
                         start_time = StartTime::for_operator(op);
                     }
                     steps.push(Step {
+                        name: op.to_string().into(),
                         field,
                         class: op.class(),
                         tail: Box::default(),
@@ -120,15 +128,21 @@ impl TextFormat {
 
         let literals = std::iter::once(&head[..]).chain(steps.iter().map(|s| &s.tail[..]));
         let literal_bytes = literals.clone().map(<[u8]>::len).sum();
-        let required = literals
-            .max_by_key(|l| l.len())
-            .filter(|l| !l.is_empty())
-            .map(|l| memmem::Finder::new(l).into_owned());
+        let mut distinct: Vec<&[u8]> = literals.filter(|l| l.len() >= 3).collect();
+        distinct.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        distinct.dedup();
+        let required = distinct
+            .into_iter()
+            .take(REQUIRED_LITERALS)
+            .map(|l| memmem::Finder::new(l).into_owned())
+            .collect();
         let evidence_marker = steps
             .iter()
             .position(|s| s.field == Some(Field::PeerUriSan))
             .map(|i| if i == 0 { &head[..] } else { &steps[i - 1].tail[..] })
-            .filter(|l| !l.is_empty())
+            // Only a word (` mTLS_Origin: "`, ` peer=`) marks the field; a bare
+            // space or quote occurs in most values.
+            .filter(|l| l.len() >= 3 && l.iter().any(u8::is_ascii_alphabetic))
             .map(|l| memmem::Finder::new(l).into_owned());
         Ok(TextFormat {
             fast,
@@ -141,6 +155,16 @@ impl TextFormat {
             evidence_marker,
             literal_bytes,
         })
+    }
+
+    /// The literal before the first operator.
+    pub(crate) fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// The operators in order, each with the literal after it.
+    pub(crate) fn steps(&self) -> &[Step] {
+        &self.steps
     }
 
     /// Bytes of literal text a match of this format accounts for (its specificity).
@@ -166,7 +190,13 @@ impl TextFormat {
         }
     }
 
-    /// Tries the format on a line: fast path, then probe, then the full regex.
+    /// Tries the format on a line: the fast path, then (when every required
+    /// literal occurs in the line) the full regex.
+    ///
+    /// [`Outcome::No`] means only "not an entry of this format"; whether the
+    /// line looks like one is asked separately ([`TextFormat::probe_matches`]),
+    /// and only when no format matched: a line tried against several formats
+    /// pays for one probe at most, not one per format.
     ///
     /// `entry` must come in empty; on [`Outcome::Access`] it holds the values.
     pub(crate) fn attempt<'a>(
@@ -181,18 +211,14 @@ impl TextFormat {
             }
         };
         if !self.fast_match(line, &mut record) {
-            if !self.probe_matches(cache, line) {
+            // Every literal must occur in a matching line; the regex scan is the costly part.
+            if self.required.iter().any(|r| r.find(line).is_none()) {
                 return Outcome::No;
-            }
-            // Every literal must occur in a matching line: without the longest
-            // one the regex cannot match, and its scan is the costly part.
-            if self.required.as_ref().is_some_and(|r| r.find(line).is_none()) {
-                return Outcome::LooksLike;
             }
             // Every group takes part in a match, so a regex match overwrites
             // whatever the failed walk recorded.
             if !self.regex_match(cache, line, &mut record) {
-                return Outcome::LooksLike;
+                return Outcome::No;
             }
         }
         // A client certificate claimed by a line whose marker (` mTLS_Origin: "`)
@@ -300,7 +326,7 @@ impl TextFormat {
 }
 
 /// The regex for a value class; it must agree with [`number_end`] and [`rfc3339_end`].
-fn class_pattern(class: ValueClass) -> &'static str {
+pub(crate) fn class_pattern(class: ValueClass) -> &'static str {
     match class {
         ValueClass::Any => ".*?",
         ValueClass::Token => r"[^\x20\x22]*?",
@@ -312,7 +338,7 @@ fn class_pattern(class: ValueClass) -> &'static str {
 }
 
 /// Appends a literal byte string to a pattern, every non-alphanumeric byte as `\xHH`.
-fn push_literal(pattern: &mut String, literal: &[u8]) {
+pub(crate) fn push_literal(pattern: &mut String, literal: &[u8]) {
     for &b in literal {
         if b.is_ascii_alphanumeric() {
             pattern.push(b as char);
@@ -323,7 +349,7 @@ fn push_literal(pattern: &mut String, literal: &[u8]) {
 }
 
 /// Builds a byte-oriented regex: lines may be invalid UTF-8.
-fn build_regex(pattern: &str) -> Result<meta::Regex, String> {
+pub(crate) fn build_regex(pattern: &str) -> Result<meta::Regex, String> {
     meta::Regex::builder()
         .syntax(syntax::Config::new().unicode(false).utf8(false))
         .configure(meta::Regex::config().utf8_empty(false))
@@ -347,7 +373,7 @@ fn number_end(line: &[u8], pos: usize) -> Option<usize> {
 }
 
 /// The RFC 3339 class from `pos`, each optional part taken when present (greedy).
-fn rfc3339_end(line: &[u8], pos: usize) -> Option<usize> {
+pub(crate) fn rfc3339_end(line: &[u8], pos: usize) -> Option<usize> {
     let s = line.get(pos..)?;
     const SHAPE: &[u8; 19] = b"0000-00-00T00:00:00";
     if s.len() < SHAPE.len() {
