@@ -215,7 +215,9 @@ fn misfit_warning(
     let mut decoder = strictly::envelope::EnvelopeDecoder::new(kind);
     let payload = decoder.decode(example.text.as_bytes()).payload;
     let why = format::explain_misfit(formats, payload)?;
-    let name = names.get(example.input as usize).map_or("-", String::as_str);
+    let name = names
+        .get(example.input as usize)
+        .map_or("-", String::as_str);
     Some(format!(
         "{name}:{}: no line fits the log format; {why}",
         example.line

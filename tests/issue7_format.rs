@@ -102,13 +102,14 @@ fn issue_7_2_a_looser_format_does_not_win_after_a_lab_cert_line() {
         assert_eq!(code, 1);
         outputs.push(r);
     }
-    assert!(outputs.windows(2).all(|w| w[0] == w[1]), "same report for any thread count");
+    assert!(
+        outputs.windows(2).all(|w| w[0] == w[1]),
+        "same report for any thread count"
+    );
     // The order of the lines does not matter either.
     lines.reverse();
     let reversed = log_file(&lines);
-    let (_, r, _) = report(
-        &[&[reversed.path().to_str().unwrap()][..], &base[1..]].concat(),
-    );
+    let (_, r, _) = report(&[&[reversed.path().to_str().unwrap()][..], &base[1..]].concat());
     assert_eq!(only_destination(&r)["plaintext"], 5);
 }
 
@@ -173,8 +174,16 @@ fn issue_7_5_unknown_operators_are_refused_with_a_suggestion() {
             && err.contains("column 30"),
         "{err}"
     );
-    let err = refused(&["report", "--log-format", "%START_TIME% %FOO_BAR% %DOWNSTREAM_PEER_URI_SAN%", "-"]);
-    assert!(err.contains("unknown operator %FOO_BAR%") && err.contains("column 14"), "{err}");
+    let err = refused(&[
+        "report",
+        "--log-format",
+        "%START_TIME% %FOO_BAR% %DOWNSTREAM_PEER_URI_SAN%",
+        "-",
+    ]);
+    assert!(
+        err.contains("unknown operator %FOO_BAR%") && err.contains("column 14"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -212,7 +221,12 @@ fn issue_7_5_the_fixture_format_files_still_load() {
             .arg(&log)
             .output()
             .unwrap();
-        assert_ne!(out.status.code(), Some(2), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_ne!(
+            out.status.code(),
+            Some(2),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -266,10 +280,24 @@ fn issue_7_16_format_files_are_bounded_with_a_one_line_error() {
 
     // Flow maps nested 100,000 deep.
     let mut deep = tempfile::NamedTempFile::new().unwrap();
-    write!(deep, "a: {}1{}\n", "{b: ".repeat(100_000), "}".repeat(100_000)).unwrap();
+    writeln!(
+        deep,
+        "a: {}1{}",
+        "{b: ".repeat(100_000),
+        "}".repeat(100_000)
+    )
+    .unwrap();
     let t = std::time::Instant::now();
-    let err = refused(&["report", "--log-format-file", deep.path().to_str().unwrap(), "-"]);
-    assert!(err.contains("nested") && err.contains(deep.path().to_str().unwrap()), "{err}");
+    let err = refused(&[
+        "report",
+        "--log-format-file",
+        deep.path().to_str().unwrap(),
+        "-",
+    ]);
+    assert!(
+        err.contains("nested") && err.contains(deep.path().to_str().unwrap()),
+        "{err}"
+    );
     assert!(t.elapsed() < std::time::Duration::from_secs(10));
 
     // Thousands of distinct formats: every line would be tried against each.
@@ -277,7 +305,12 @@ fn issue_7_16_format_files_are_bounded_with_a_one_line_error() {
     for i in 0..5000 {
         writeln!(many, "%START_TIME% {i} %DOWNSTREAM_PEER_URI_SAN%").unwrap();
     }
-    let err = refused(&["report", "--log-format-file", many.path().to_str().unwrap(), "-"]);
+    let err = refused(&[
+        "report",
+        "--log-format-file",
+        many.path().to_str().unwrap(),
+        "-",
+    ]);
     assert!(err.contains("at most 64"), "{err}");
 
     // `mesh: |` strings nested inside each other.
@@ -288,7 +321,12 @@ fn issue_7_16_format_files_are_bounded_with_a_one_line_error() {
     }
     let mut nested = tempfile::NamedTempFile::new().unwrap();
     write!(nested, "{text}").unwrap();
-    let err = refused(&["report", "--log-format-file", nested.path().to_str().unwrap(), "-"]);
+    let err = refused(&[
+        "report",
+        "--log-format-file",
+        nested.path().to_str().unwrap(),
+        "-",
+    ]);
     assert!(err.contains("mesh"), "{err}");
 }
 
@@ -308,7 +346,9 @@ fn issue_7_26_a_format_that_fits_no_line_names_the_field_and_column() {
         .find(|l| l.starts_with("strictly: warning:") && l.contains("does not fit"))
         .unwrap_or_else(|| panic!("no misfit warning: {err}"));
     assert!(
-        warning.contains("%RESPONSE_CODE%") && warning.contains("column 28") && warning.contains("lab-sample-lines.log:1"),
+        warning.contains("%RESPONSE_CODE%")
+            && warning.contains("column 28")
+            && warning.contains("lab-sample-lines.log:1"),
         "{warning}"
     );
 
@@ -320,5 +360,8 @@ fn issue_7_26_a_format_that_fits_no_line_names_the_field_and_column() {
     ]);
     assert_eq!(r["input"]["malformed"], 2, "{:#}", r["input"]);
     assert_eq!(r["input"]["skipped"], 0, "{:#}", r["input"]);
-    assert!(err.contains("%START_TIME%") && err.contains("column 1"), "{err}");
+    assert!(
+        err.contains("%START_TIME%") && err.contains("column 1"),
+        "{err}"
+    );
 }

@@ -189,7 +189,10 @@ fn check_flow_depth(text: &str) -> Result<(), String> {
 /// Drops repeated formats, keeping the first of each (in file order).
 fn dedup(found: Vec<Found>) -> Vec<Found> {
     let mut seen = HashSet::with_capacity(found.len());
-    found.into_iter().filter(|f| seen.insert(f.clone())).collect()
+    found
+        .into_iter()
+        .filter(|f| seen.insert(f.clone()))
+        .collect()
 }
 
 /// Walks a YAML tree, inspecting every mapping; `mesh` counts the `mesh:` strings it is inside.
@@ -384,7 +387,11 @@ mod tests {
         assert!(find_formats(&deep).unwrap_err().contains("nested"));
         assert!(t.elapsed() < std::time::Duration::from_secs(1));
         // Brackets inside quotes and comments do not count.
-        let quoted = format!("accessLogFormat: '{} %DOWNSTREAM_PEER_URI_SAN%' # {}\n", "[".repeat(100), "{".repeat(100));
+        let quoted = format!(
+            "accessLogFormat: '{} %DOWNSTREAM_PEER_URI_SAN%' # {}\n",
+            "[".repeat(100),
+            "{".repeat(100)
+        );
         assert_eq!(find_formats(&quoted).unwrap().len(), 1);
     }
 
@@ -407,7 +414,10 @@ mod tests {
     fn issue_7_16_dedup_is_linear_and_keeps_file_order() {
         let mut text = String::new();
         for i in 0..50_000 {
-            text.push_str(&format!("%START_TIME% {} %DOWNSTREAM_PEER_URI_SAN%\n", i % 3));
+            text.push_str(&format!(
+                "%START_TIME% {} %DOWNSTREAM_PEER_URI_SAN%\n",
+                i % 3
+            ));
         }
         let t = std::time::Instant::now();
         let found = find_formats(&text).unwrap();

@@ -134,10 +134,7 @@ fn text_misfit(t: &TextFormat, line: &[u8]) -> Misfit {
         let at = memchr::memmem::find(line, v).unwrap_or(at);
         return Misfit {
             at,
-            reason: format!(
-                "%START_TIME% is no real date: {}",
-                quoted(v)
-            ),
+            reason: format!("%START_TIME% is no real date: {}", quoted(v)),
         };
     }
     Misfit {
@@ -215,7 +212,10 @@ mod tests {
             "{why}"
         );
         let why = explain(f, r#"2026-11-20T11:43:14.559Z "GET" 200 peer=-"#).unwrap();
-        assert!(why.contains("does not begin with") && why.contains("column 1"), "{why}");
+        assert!(
+            why.contains("does not begin with") && why.contains("column 1"),
+            "{why}"
+        );
         let line = r#"[2026-11-20T11:43:14.559Z] "GET" 200 peer=- extra"#;
         let why = explain(f, line).unwrap();
         let column = line.find(" extra").unwrap() + 1;
@@ -225,7 +225,10 @@ mod tests {
         );
         let why = explain(f, r#"[2026-13-45T99:99:99.000Z] "GET" 200 peer=-"#).unwrap();
         assert!(why.contains("no real date"), "{why}");
-        assert_eq!(explain(f, r#"[2026-11-20T11:43:14.559Z] "GET" 200 peer=-"#), None);
+        assert_eq!(
+            explain(f, r#"[2026-11-20T11:43:14.559Z] "GET" 200 peer=-"#),
+            None
+        );
     }
 
     #[test]

@@ -92,11 +92,14 @@ impl LineParser {
             let outcome = match (&format.kind, &mut self.caches[i]) {
                 (Kind::Text(text), Some(cache)) => {
                     let mut entry = AccessEntry::default();
-                    let outcome = text.attempt(cache, line, &mut entry);
-                    if outcome == Outcome::Access {
-                        return Parsed::Access { entry, format: i };
+                    match text.attempt(cache, line, &mut entry) {
+                        Outcome::Access => return Parsed::Access { entry, format: i },
+                        // The most specific format that fits the line refused its
+                        // values (a forged peer SAN, no real date): no looser
+                        // format may read it instead.
+                        Outcome::LooksLike => return Parsed::Malformed,
+                        Outcome::No => Outcome::No,
                     }
-                    outcome
                 }
                 (Kind::Json(json), _) => {
                     let mut values = [None; Field::COUNT];

@@ -205,6 +205,9 @@ mod tests {
             ValueClass::Token
         );
         assert_eq!(op("%REQ(X-FORWARDED-FOR)%").class(), ValueClass::Any);
-        assert_eq!(op("%UPSTREAM_TRANSPORT_FAILURE_REASON%").class(), ValueClass::Any);
+        assert_eq!(
+            op("%UPSTREAM_TRANSPORT_FAILURE_REASON%").class(),
+            ValueClass::Any
+        );
     }
 }

@@ -13,8 +13,8 @@ use super::operator::ValueClass;
 use super::token::{Token, tokenize};
 use super::{Field, FormatSet, LineParser, LogFormat, Parsed, builtin};
 use proptest::prelude::*;
-use std::cell::RefCell;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use std::cell::RefCell;
 
 /// One value per operator of a format, in order, plus the start time.
 #[derive(Clone, Debug)]
@@ -25,8 +25,25 @@ struct Record {
 
 /// Pieces free text is made of: quotes, spaces, XFCC parts, non-ASCII, `-`.
 const PIECES: &[&str] = &[
-    "\"", " ", "-", "a", "Z", "é", "日本", "=", ";", ",", "Subject=\"\"", "URI=spiffe://cluster.local/ns/a/sa/b",
-    "By=spiffe://x", "10.0.0.1", "curl/8.0", "\\", "'", "%", "\t",
+    "\"",
+    " ",
+    "-",
+    "a",
+    "Z",
+    "é",
+    "日本",
+    "=",
+    ";",
+    ",",
+    "Subject=\"\"",
+    "URI=spiffe://cluster.local/ns/a/sa/b",
+    "By=spiffe://x",
+    "10.0.0.1",
+    "curl/8.0",
+    "\\",
+    "'",
+    "%",
+    "\t",
 ];
 
 fn free_text() -> impl Strategy<Value = String> {
@@ -42,7 +59,10 @@ fn token() -> impl Strategy<Value = String> {
 }
 
 fn number() -> impl Strategy<Value = String> {
-    prop_oneof![Just("-".to_string()), (0u64..1 << 40).prop_map(|n| n.to_string())]
+    prop_oneof![
+        Just("-".to_string()),
+        (0u64..1 << 40).prop_map(|n| n.to_string())
+    ]
 }
 
 /// A strategy for one operator's value (the start time is rendered from `start_ms`).
@@ -127,7 +147,9 @@ fn check_text(name: &str, source: &str, set: &FormatSet) {
         for (who, parser) in [("alone", &alone), ("in its set", &in_set)] {
             let mut parser = parser.borrow_mut();
             let Parsed::Access { entry, .. } = parser.parse(line.as_bytes()) else {
-                return Err(TestCaseError::fail(format!("{name} {who}: does not parse: {line}")));
+                return Err(TestCaseError::fail(format!(
+                    "{name} {who}: does not parse: {line}"
+                )));
             };
             let mut seen = [false; Field::COUNT];
             for (op, v) in ops.iter().zip(&rec.values) {
@@ -136,7 +158,14 @@ fn check_text(name: &str, source: &str, set: &FormatSet) {
                     continue;
                 }
                 if field == Field::StartTime {
-                    prop_assert_eq!(entry.start_time_ms, Some(rec.start_ms), "{} {}: {}", name, who, line);
+                    prop_assert_eq!(
+                        entry.start_time_ms,
+                        Some(rec.start_ms),
+                        "{} {}: {}",
+                        name,
+                        who,
+                        line
+                    );
                 } else {
                     prop_assert_eq!(
                         entry.raw(field),
@@ -213,10 +242,14 @@ fn issue_7_31_json_records_round_trip() {
             prop_assert_eq!(entry.start_time_ms, Some(start_ms));
             for ((_, op), v) in keys.iter().zip(&values) {
                 let tokens = tokenize(op).unwrap();
-                let [Token::Operator(o)] = tokens.as_slice() else { continue };
+                let [Token::Operator(o)] = tokens.as_slice() else {
+                    continue;
+                };
                 match o.field() {
                     Some(Field::StartTime) | None => {}
-                    Some(field) => prop_assert_eq!(entry.raw(field), Some(v.as_bytes()), "{}", line),
+                    Some(field) => {
+                        prop_assert_eq!(entry.raw(field), Some(v.as_bytes()), "{}", line)
+                    }
                 }
             }
             Ok(())

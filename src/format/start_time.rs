@@ -198,7 +198,10 @@ mod tests {
         let ymd = custom("%Y-%m-%dT%H:%M:%S");
         assert!(ymd.has_date());
         assert_eq!(ymd.read(Some(b"2026-02-31T10:00:00")), Err(()));
-        assert_eq!(ymd.read(Some(b"2026-02-28T10:00:00")), Ok(Some(1_772_272_800_000)));
+        assert_eq!(
+            ymd.read(Some(b"2026-02-28T10:00:00")),
+            Ok(Some(1_772_272_800_000))
+        );
         let clock = custom("%H:%M:%S");
         assert!(!clock.has_date());
         assert_eq!(clock.read(Some(b"10:00:00")), Ok(None));

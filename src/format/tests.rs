@@ -45,8 +45,7 @@ fn lab_sample_lines_parse_each_with_its_own_format() {
     let mut parser = parser_for(None);
     let formats = parser.formats().clone();
 
-    let Parsed::Access { entry, format } = parser.parse(LAB_SAMPLE_MTLS.as_bytes())
-    else {
+    let Parsed::Access { entry, format } = parser.parse(LAB_SAMPLE_MTLS.as_bytes()) else {
         panic!("sample 1 did not parse");
     };
     assert_eq!(formats[format].name(), "lab-v0");
@@ -69,9 +68,7 @@ fn lab_sample_lines_parse_each_with_its_own_format() {
     assert_eq!(entry.get(Field::ForwardedFor), None);
     assert_eq!(entry.start_time_ms, Some(1_623_666_479_758));
 
-    let Parsed::Access { entry, format } =
-        parser.parse(LAB_SAMPLE_PLAINTEXT.as_bytes())
-    else {
+    let Parsed::Access { entry, format } = parser.parse(LAB_SAMPLE_PLAINTEXT.as_bytes()) else {
         panic!("sample 2 did not parse");
     };
     assert_eq!(formats[format].name(), "lab");
@@ -95,12 +92,21 @@ fn issue_7_2_the_most_specific_format_wins_whatever_came_before() {
     let formats = parser.formats().clone();
     let lab_cert = formats.iter().position(|f| f.name() == "lab-cert").unwrap();
     assert!(
-        matches!(parser_for(Some("lab-cert")).parse(forged.as_bytes()), Parsed::Access { .. }),
+        matches!(
+            parser_for(Some("lab-cert")).parse(forged.as_bytes()),
+            Parsed::Access { .. }
+        ),
         "the ambiguity this test is about"
     );
-    for before in [&[][..], &[lab_cert_line][..], &[lab_cert_line, lab_cert_line][..]] {
+    for before in [
+        &[][..],
+        &[lab_cert_line][..],
+        &[lab_cert_line, lab_cert_line][..],
+    ] {
         for line in before {
-            assert!(matches!(parser.parse(line.as_bytes()), Parsed::Access { format, .. } if format == lab_cert));
+            assert!(
+                matches!(parser.parse(line.as_bytes()), Parsed::Access { format, .. } if format == lab_cert)
+            );
         }
         let Parsed::Access { entry, format } = parser.parse(forged.as_bytes()) else {
             panic!("the forged line does not parse");
@@ -143,7 +149,11 @@ fn xfcc_quotes_do_not_end_the_value() {
         panic!()
     };
     assert_eq!(s(entry.get(Field::AuditHint)), Some("b"));
-    assert!(s(entry.get(Field::Xfcc)).unwrap().ends_with(r#"c" audit_flag: "a"#));
+    assert!(
+        s(entry.get(Field::Xfcc))
+            .unwrap()
+            .ends_with(r#"c" audit_flag: "a"#)
+    );
 }
 
 #[test]
@@ -311,10 +321,7 @@ fn truncated_lines_are_malformed_and_stubs_are_not_access() {
     let mut parser = parser_for(None);
     for (name, line) in lines {
         assert!(
-            matches!(
-                parser.parse(line.as_bytes()),
-                Parsed::Access { .. }
-            ),
+            matches!(parser.parse(line.as_bytes()), Parsed::Access { .. }),
             "{name}"
         );
         for cut in 0..line.len() {
@@ -395,10 +402,7 @@ fn huge_lines_do_not_panic() {
         r#"{{"response_code":200,"user_agent":"{}""#,
         "y".repeat(1 << 20)
     );
-    assert!(matches!(
-        parser.parse(json.as_bytes()),
-        Parsed::Malformed
-    ));
+    assert!(matches!(parser.parse(json.as_bytes()), Parsed::Malformed));
     assert!(
         started.elapsed() < std::time::Duration::from_secs(30),
         "{:?}",
@@ -429,14 +433,8 @@ fn json_values_typed_strings_and_escapes() {
     assert_eq!(s(entry.raw(Field::UpstreamCluster)), Some("-"));
     assert_eq!(entry.start_time_ms, None);
 
-    assert!(matches!(
-        parser.parse(&typed[..60]),
-        Parsed::Malformed
-    ));
-    assert!(matches!(
-        parser.parse(b"[1,2,3]"),
-        Parsed::NotAccess
-    ));
+    assert!(matches!(parser.parse(&typed[..60]), Parsed::Malformed));
+    assert!(matches!(parser.parse(b"[1,2,3]"), Parsed::NotAccess));
     assert!(matches!(
         parser.parse(br#"{"level":"info"}"#),
         Parsed::NotAccess
@@ -451,8 +449,7 @@ fn custom_start_time_formats_are_parsed() {
     )
     .unwrap();
     let mut parser = LineParser::new(formats);
-    let Parsed::Access { entry, .. } =
-        parser.parse(b"[2026/11/20 11:43:14.559] outbound_.80_._.a")
+    let Parsed::Access { entry, .. } = parser.parse(b"[2026/11/20 11:43:14.559] outbound_.80_._.a")
     else {
         panic!()
     };

@@ -259,9 +259,18 @@ mod tests {
 
     #[test]
     fn trailing_newline_is_dropped_either_way() {
-        assert_eq!(tokenize("%PROTOCOL%\n").unwrap(), vec![op("PROTOCOL", None, None)]);
-        assert_eq!(tokenize("%PROTOCOL%\\n").unwrap(), vec![op("PROTOCOL", None, None)]);
-        assert_eq!(tokenize("%PROTOCOL%\r\n").unwrap(), vec![op("PROTOCOL", None, None)]);
+        assert_eq!(
+            tokenize("%PROTOCOL%\n").unwrap(),
+            vec![op("PROTOCOL", None, None)]
+        );
+        assert_eq!(
+            tokenize("%PROTOCOL%\\n").unwrap(),
+            vec![op("PROTOCOL", None, None)]
+        );
+        assert_eq!(
+            tokenize("%PROTOCOL%\r\n").unwrap(),
+            vec![op("PROTOCOL", None, None)]
+        );
         // Only the last one: an inner newline is literal text.
         assert_eq!(
             tokenize("%PROTOCOL%\n\n").unwrap(),
@@ -340,14 +349,20 @@ mod tests {
         );
         assert_eq!(c, 30);
         let (m, c, _) = err("%START_TIME% %FOO_BAR%");
-        assert!(m.contains("unknown operator %FOO_BAR%") && !m.contains("did you mean"), "{m}");
+        assert!(
+            m.contains("unknown operator %FOO_BAR%") && !m.contains("did you mean"),
+            "{m}"
+        );
         assert_eq!(c, 14);
     }
 
     #[test]
     fn issue_7_5_adjacent_operators_are_refused() {
         let (m, c, _) = err("%START_TIME% %PROTOCOL%%RESPONSE_CODE%");
-        assert!(m.contains("%PROTOCOL% and %RESPONSE_CODE%") && m.contains("no text between"), "{m}");
+        assert!(
+            m.contains("%PROTOCOL% and %RESPONSE_CODE%") && m.contains("no text between"),
+            "{m}"
+        );
         assert_eq!(c, 24);
         // `%%` between them is literal text: a separator.
         assert!(tokenize("%PROTOCOL%%%%RESPONSE_CODE%").is_ok());
