@@ -72,10 +72,9 @@ fn count_newlines(data: &[u8]) -> usize {
 }
 
 fn parse_all(parser: &mut LineParser, data: &[u8]) -> usize {
-    let mut preferred = 0;
     let mut access = 0;
     for line in data.split(|&b| b == b'\n') {
-        if let Parsed::Access { .. } = parser.parse(line, &mut preferred) {
+        if let Parsed::Access { .. } = parser.parse(line) {
             access += 1;
         }
     }

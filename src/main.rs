@@ -215,7 +215,18 @@ fn report(args: ReportArgs) -> Result<u8> {
             (run.aggregator, run.names, Some(run.peers))
         }
     };
+    let misfit = misfit_warning(&formats, pipeline.input_kind, &aggregator.input, &names);
+    if let Some(why) = &misfit {
+        let _ = writeln!(io::stderr(), "strictly: warning: {why}");
+    }
     let mut report = verdict::report(&aggregator.into_resolved(), &verdict_config, &names);
+    report.hints.extend(misfit);
+    for f in formats.iter().filter(|f| f.start_time_lacks_date()) {
+        report.hints.push(format!(
+            "the format {} logs START_TIME without a date: each request is dated by when it was written (use kubectl logs --timestamps)",
+            f.name()
+        ));
+    }
     if let Some(peers) = &peers {
         let lookup = |ip: &str| {
             peers
@@ -312,6 +323,30 @@ fn check_source_flags(args: &ReportArgs, source: &ReportSource) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// When no line fit the formats but some looked like access entries: which
+/// operator of which format the first of them breaks, and where (issue 7 item 26).
+fn misfit_warning(
+    formats: &format::FormatSet,
+    kind: strictly::envelope::InputKind,
+    input: &strictly::aggregate::InputCounts,
+    names: &[String],
+) -> Option<String> {
+    if input.requests + input.outbound > 0 {
+        return None;
+    }
+    let example = input.malformed_examples.first()?;
+    let mut decoder = strictly::envelope::EnvelopeDecoder::new(kind);
+    let payload = decoder.decode(example.text.as_bytes()).payload;
+    let why = format::explain_misfit(formats, payload)?;
+    let name = names
+        .get(example.input as usize)
+        .map_or("-", String::as_str);
+    Some(format!(
+        "{name}:{}: no line fits the log format; {why}",
+        example.line
+    ))
 }
 
 /// Source cells kept per destination while reading: generous above the rows

@@ -668,8 +668,7 @@ fn extension_provider_format_parses_a_plaintext_line_and_names_its_peer() {
         r#"[2021-06-14T10:29:53.284Z] "GET / HTTP/1.1" 200 - "-" 0 1100 10 10 "-" "#,
         r#"mTLS_Origin: "-" mTLS_Destination: "-" cert: "-" audit_flag: "true" peer: "10.44.0.7:51234""#
     );
-    let mut preferred = 0;
-    let Parsed::Access { entry, .. } = parser.parse(line.as_bytes(), &mut preferred) else {
+    let Parsed::Access { entry, .. } = parser.parse(line.as_bytes()) else {
         panic!("the line does not parse");
     };
     assert_eq!(

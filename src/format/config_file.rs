@@ -12,10 +12,27 @@ use super::log_format::LogFormat;
 use super::{FormatError, builtin};
 use serde::Deserialize as _;
 use serde_yaml_ng::{Mapping, Value};
+use std::collections::HashSet;
+use std::io::Read as _;
 use std::path::Path;
 
+/// Largest format file read: Istio's own ConfigMaps are a few KiB. Without a
+/// cap `/dev/zero` grew to 7 GB (issue 7 item 16).
+pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Deepest `[`/`{` nesting accepted: real configs nest a handful of levels;
+/// 500 KB of nested flow maps took the YAML parser 30 s.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// How many `mesh:` strings may nest (the `istio` ConfigMap has one); each
+/// level is parsed again, so unbounded nesting cost 577 MB for 1.4 MB.
+const MAX_MESH_DEPTH: usize = 2;
+
+/// Most distinct formats a file may define: every line is tried against each.
+pub(crate) const MAX_FORMATS: usize = 64;
+
 /// A format found in a file, before compiling.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Found {
     Text(String),
     Json(Vec<(String, String)>),
@@ -29,9 +46,15 @@ pub(crate) fn load(path: &Path) -> Result<Vec<LogFormat>, FormatError> {
         path: label.clone(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| file_error(e.to_string()))?;
+    let bytes = read_capped(path).map_err(&file_error)?;
     let text = String::from_utf8(bytes).map_err(|_| file_error("not a UTF-8 text file".into()))?;
     let found = find_formats(&text).map_err(&file_error)?;
+    if found.len() > MAX_FORMATS {
+        return Err(file_error(format!(
+            "{} access-log formats: strictly tries every format on every line and reads at most {MAX_FORMATS}",
+            found.len()
+        )));
+    }
     if found.is_empty() {
         return Err(file_error(
             "no access-log format found: expected an Envoy format string, an EnvoyFilter \
@@ -72,12 +95,29 @@ pub(crate) fn load(path: &Path) -> Result<Vec<LogFormat>, FormatError> {
     Ok(formats)
 }
 
+/// Reads at most [`MAX_FILE_BYTES`] (special files such as `/dev/zero` never end).
+fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "larger than {} MiB: not an access-log format or Istio config file",
+            MAX_FILE_BYTES >> 20
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Finds formats in a file's text: YAML first, else plain format strings.
 fn find_formats(text: &str) -> Result<Vec<Found>, String> {
+    check_flow_depth(text)?;
     let mut found = Vec::new();
     if let Some(docs) = yaml_documents(text) {
         for doc in &docs {
-            search(doc, &mut found)?;
+            search(doc, &mut found, 0)?;
         }
         if !found.is_empty() {
             return Ok(dedup(found));
@@ -115,38 +155,68 @@ fn yaml_documents(text: &str) -> Option<Vec<Value>> {
         .collect()
 }
 
-fn dedup(found: Vec<Found>) -> Vec<Found> {
-    let mut out: Vec<Found> = Vec::with_capacity(found.len());
-    for f in found {
-        if !out.contains(&f) {
-            out.push(f);
+/// Refuses text whose `[`/`{` nesting is deeper than [`MAX_FLOW_DEPTH`]
+/// before the YAML parser sees it (quoted text and comments are skipped).
+fn check_flow_depth(text: &str) -> Result<(), String> {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut quote: Option<u8> = None;
+    let mut comment = false;
+    let mut prev = b'\n';
+    for &b in text.as_bytes() {
+        match (quote, b) {
+            _ if comment => comment = b != b'\n',
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'#') if prev.is_ascii_whitespace() => comment = true,
+            (None, b'[' | b'{') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (None, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
         }
+        prev = b;
     }
-    out
+    if max > MAX_FLOW_DEPTH {
+        return Err(format!(
+            "YAML nested {max} levels deep (at most {MAX_FLOW_DEPTH}): not an access-log config"
+        ));
+    }
+    Ok(())
 }
 
-/// Walks a YAML tree, inspecting every mapping.
-fn search(value: &Value, found: &mut Vec<Found>) -> Result<(), String> {
+/// Drops repeated formats, keeping the first of each (in file order).
+fn dedup(found: Vec<Found>) -> Vec<Found> {
+    let mut seen = HashSet::with_capacity(found.len());
+    found
+        .into_iter()
+        .filter(|f| seen.insert(f.clone()))
+        .collect()
+}
+
+/// Walks a YAML tree, inspecting every mapping; `mesh` counts the `mesh:` strings it is inside.
+fn search(value: &Value, found: &mut Vec<Found>, mesh: usize) -> Result<(), String> {
     match value {
         Value::Mapping(m) => {
-            inspect(m, found)?;
+            inspect(m, found, mesh)?;
             for (_, child) in m {
-                search(child, found)?;
+                search(child, found, mesh)?;
             }
         }
         Value::Sequence(items) => {
             for item in items {
-                search(item, found)?;
+                search(item, found, mesh)?;
             }
         }
-        Value::Tagged(t) => search(&t.value, found)?,
+        Value::Tagged(t) => search(&t.value, found, mesh)?,
         _ => {}
     }
     Ok(())
 }
 
 /// Looks for access-log settings directly in one mapping (its children are searched by the caller).
-fn inspect(m: &Mapping, found: &mut Vec<Found>) -> Result<(), String> {
+fn inspect(m: &Mapping, found: &mut Vec<Found>, mesh_depth: usize) -> Result<(), String> {
     // Envoy FileAccessLog: deprecated `format` / `json_format` on typed_config.
     for key in ["typed_config", "typedConfig", "config"] {
         if let Some(Value::Mapping(config)) = m.get(key) {
@@ -220,11 +290,17 @@ fn inspect(m: &Mapping, found: &mut Vec<Found>) -> Result<(), String> {
         _ => {}
     }
     // The `istio` ConfigMap carries mesh config as a YAML string under `data.mesh`.
-    if let Some(mesh) = str_of(m, &["mesh"])
-        && let Some(docs) = yaml_documents(mesh)
-    {
-        for doc in &docs {
-            search(doc, found)?;
+    if let Some(mesh) = str_of(m, &["mesh"]) {
+        if mesh_depth >= MAX_MESH_DEPTH {
+            return Err(format!(
+                "`mesh:` strings nested more than {MAX_MESH_DEPTH} deep: not an Istio config"
+            ));
+        }
+        check_flow_depth(mesh)?;
+        if let Some(docs) = yaml_documents(mesh) {
+            for doc in &docs {
+                search(doc, found, mesh_depth + 1)?;
+            }
         }
     }
     Ok(())
@@ -301,6 +377,56 @@ mod tests {
             find_formats("accessLogEncoding: JSON\naccessLogFormat: '[not json'\n")
                 .unwrap_err()
                 .contains("JSON")
+        );
+    }
+
+    #[test]
+    fn issue_7_16_deep_flow_nesting_is_refused_before_parsing() {
+        let deep = format!("a: {}1{}\n", "{b: ".repeat(100_000), "}".repeat(100_000));
+        let t = std::time::Instant::now();
+        assert!(find_formats(&deep).unwrap_err().contains("nested"));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        // Brackets inside quotes and comments do not count.
+        let quoted = format!(
+            "accessLogFormat: '{} %DOWNSTREAM_PEER_URI_SAN%' # {}\n",
+            "[".repeat(100),
+            "{".repeat(100)
+        );
+        assert_eq!(find_formats(&quoted).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn issue_7_16_nested_mesh_strings_are_bounded() {
+        let inner = "accessLogFormat: '%START_TIME% %DOWNSTREAM_PEER_URI_SAN%'";
+        let level = |text: &str| {
+            let indented: String = text.lines().map(|l| format!("  {l}\n")).collect();
+            format!("mesh: |\n{indented}")
+        };
+        let one = level(inner);
+        assert_eq!(find_formats(&one).unwrap().len(), 1);
+        let two = level(&one);
+        assert_eq!(find_formats(&two).unwrap().len(), 1);
+        let three = level(&two);
+        assert!(find_formats(&three).unwrap_err().contains("nested"));
+    }
+
+    #[test]
+    fn issue_7_16_dedup_is_linear_and_keeps_file_order() {
+        let mut text = String::new();
+        for i in 0..50_000 {
+            text.push_str(&format!(
+                "%START_TIME% {} %DOWNSTREAM_PEER_URI_SAN%\n",
+                i % 3
+            ));
+        }
+        let t = std::time::Instant::now();
+        let found = find_formats(&text).unwrap();
+        assert!(t.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(
+            found,
+            (0..3)
+                .map(|i| Found::Text(format!("%START_TIME% {i} %DOWNSTREAM_PEER_URI_SAN%")))
+                .collect::<Vec<_>>()
         );
     }
 }

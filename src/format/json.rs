@@ -9,7 +9,7 @@
 
 use super::line_parser::Outcome;
 use super::start_time::StartTime;
-use super::token::{Token, tokenize};
+use super::token::{Token, tokenize_json_value};
 use super::{Field, FormatError};
 use memchr::memmem;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, Visitor};
@@ -18,7 +18,7 @@ use std::fmt;
 
 /// Keys whose presence makes a line that fails to parse malformed rather than
 /// foreign, besides the format's own keys.
-const ACCESS_KEYS: [&str; 4] = [
+pub(crate) const ACCESS_KEYS: [&str; 4] = [
     "start_time",
     "upstream_cluster",
     "response_code",
@@ -57,7 +57,7 @@ impl JsonFormat {
             if !probe_keys.iter().any(|k| k == key) {
                 probe_keys.push(key.to_string());
             }
-            let tokens = tokenize(value)?;
+            let tokens = tokenize_json_value(value)?;
             let [Token::Operator(op)] = tokens.as_slice() else {
                 continue;
             };
@@ -104,13 +104,24 @@ impl JsonFormat {
         self.keys.iter().any(|(_, f)| *f == field)
     }
 
+    /// Returns true if and only if `line` holds one of the format's keys (or a
+    /// key typical of access entries), quoted.
+    pub(crate) fn any_key_in(&self, line: &[u8]) -> bool {
+        self.probes.iter().any(|p| p.find(line).is_some())
+    }
+
+    /// Bytes of the keys strictly reads, quotes and colon included.
+    pub(crate) fn key_bytes(&self) -> usize {
+        self.keys.iter().map(|(k, _)| k.len() + 3).sum()
+    }
+
     fn lookup(&self, key: &str) -> Option<Field> {
         self.keys.iter().find(|(k, _)| &**k == key).map(|(_, f)| *f)
     }
 
-    /// Parses the start time of a value already resolved to bytes.
-    pub(crate) fn start_time_ms(&self, value: &[u8]) -> Option<i64> {
-        self.start_time.parse_ms(value)
+    /// How the format reads `%START_TIME%`.
+    pub(crate) fn start_time(&self) -> &StartTime {
+        &self.start_time
     }
 
     /// Tries the format on a line, decoding escaped strings into `scratch` (cleared first).
@@ -137,7 +148,7 @@ impl JsonFormat {
             Ok(true) if complete => {}
             // Valid JSON without any of our keys: pilot-agent's own JSON logs.
             Ok(false) if complete => return Outcome::No,
-            _ if self.probes.iter().any(|p| p.find(line).is_some()) => {
+            _ if self.any_key_in(line) => {
                 return Outcome::LooksLike;
             }
             _ => return Outcome::No,

@@ -17,6 +17,9 @@ pub struct LogFormat {
 }
 
 /// How a format's lines are read.
+// A handful of formats per run, each read through a reference: boxing the
+// text variant would only add an indirection on the per-line path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Kind {
     Text(TextFormat),
@@ -117,6 +120,34 @@ impl LogFormat {
             Kind::Text(t) => t.logs(field),
             Kind::Json(j) => j.logs(field),
         }
+    }
+
+    /// How specific a match of this format is: bytes of literal text (text
+    /// formats) or of the keys read (JSON). Ranks formats that fit the same line.
+    pub fn specificity(&self) -> usize {
+        match &self.kind {
+            Kind::Text(t) => t.literal_bytes(),
+            Kind::Json(j) => j.key_bytes(),
+        }
+    }
+
+    /// Returns true if and only if the format logs `%START_TIME%` without a
+    /// calendar date (e.g. `%START_TIME(%H:%M:%S)%`): its entries carry no
+    /// start time and take the envelope's write time instead.
+    ///
+    /// ```
+    /// use strictly::format::LogFormat;
+    ///
+    /// let f = LogFormat::compile("custom", "%START_TIME(%H:%M:%S)% %DOWNSTREAM_PEER_URI_SAN%").unwrap();
+    /// assert!(f.start_time_lacks_date());
+    /// assert!(!LogFormat::builtin("lab").unwrap().start_time_lacks_date());
+    /// ```
+    pub fn start_time_lacks_date(&self) -> bool {
+        let start_time = match &self.kind {
+            Kind::Text(t) => t.start_time(),
+            Kind::Json(j) => j.start_time(),
+        };
+        self.logs(Field::StartTime) && !start_time.has_date()
     }
 
     /// Returns true if and only if the format logs something that tells mTLS from plaintext.

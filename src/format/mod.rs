@@ -13,6 +13,7 @@
 //! - `start_time`: `%START_TIME%` values → epoch milliseconds (RFC 3339 or strftime).
 //! - `builtin`: the lab's and Istio's formats; `config_file`: `--log-format-file`.
 //! - `log_format`: [`LogFormat`] and [`select`]; `line_parser`: [`LineParser`].
+//! - `known`: the operators Envoy knows; `diagnose`: why a line fits no format.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -147,16 +148,21 @@ pub enum FormatError {
 
 mod builtin;
 mod config_file;
+mod diagnose;
 mod json;
+mod known;
 mod line_parser;
 mod log_format;
 mod operator;
+#[cfg(test)]
+mod roundtrip_tests;
 mod start_time;
 #[cfg(test)]
 mod tests;
 mod text;
 mod token;
 
+pub use diagnose::explain_misfit;
 pub use line_parser::LineParser;
 pub use log_format::{LogFormat, builtin_names, select};
 

@@ -11,9 +11,35 @@ pub(crate) enum ValueClass {
     Any,
     /// `-` or decimal digits (`-|[0-9]+`).
     Number,
+    /// Envoy-generated text without spaces or quotes (`[^ "]*`): SANs, addresses,
+    /// cluster names, flags. A value can then never swallow the literal text
+    /// after it, so an extra trailing field or a forged `" mTLS_Origin: "`
+    /// inside a header cannot be absorbed into it.
+    Token,
     /// Envoy's default `%START_TIME%`: `2026-11-20T11:43:14.559Z`.
     Rfc3339,
 }
+
+/// Operators Envoy renders without spaces or `"`: URIs, host names, `ip:port`,
+/// cluster and route names, comma-joined flags, details (Envoy replaces their
+/// whitespace with `_`).
+const TOKEN: &[&str] = &[
+    "DOWNSTREAM_PEER_URI_SAN",
+    "DOWNSTREAM_LOCAL_URI_SAN",
+    "UPSTREAM_CLUSTER",
+    "UPSTREAM_CLUSTER_RAW",
+    "REQUESTED_SERVER_NAME",
+    "DOWNSTREAM_REMOTE_ADDRESS",
+    "DOWNSTREAM_LOCAL_ADDRESS",
+    "DOWNSTREAM_DIRECT_REMOTE_ADDRESS",
+    "UPSTREAM_LOCAL_ADDRESS",
+    "UPSTREAM_REMOTE_ADDRESS",
+    "UPSTREAM_HOST",
+    "PROTOCOL",
+    "RESPONSE_FLAGS",
+    "RESPONSE_CODE_DETAILS",
+    "ROUTE_NAME",
+];
 
 /// Operators whose values are always `-` or a non-negative integer.
 const NUMERIC: &[&str] = &[
@@ -84,6 +110,13 @@ impl Operator {
         }
         if self.arg.is_none() && NUMERIC.contains(&name) {
             return ValueClass::Number;
+        }
+        if self.arg.is_none() && TOKEN.contains(&name) {
+            return ValueClass::Token;
+        }
+        // The AUDIT hint is a JSON boolean: `true`, `false` or `-`.
+        if self.field() == Some(Field::AuditHint) {
+            return ValueClass::Token;
         }
         if name == "RESP"
             && self
@@ -165,6 +198,16 @@ mod tests {
             op("%REQ(X-FORWARDED-CLIENT-CERT)%").class(),
             ValueClass::Any
         );
-        assert_eq!(op("%RESPONSE_FLAGS%").class(), ValueClass::Any);
+        assert_eq!(op("%RESPONSE_FLAGS%").class(), ValueClass::Token);
+        assert_eq!(op("%DOWNSTREAM_PEER_URI_SAN%").class(), ValueClass::Token);
+        assert_eq!(
+            op("%DYNAMIC_METADATA(envoy.common:access_log_hint)%").class(),
+            ValueClass::Token
+        );
+        assert_eq!(op("%REQ(X-FORWARDED-FOR)%").class(), ValueClass::Any);
+        assert_eq!(
+            op("%UPSTREAM_TRANSPORT_FAILURE_REASON%").class(),
+            ValueClass::Any
+        );
     }
 }

@@ -44,13 +44,11 @@ fn lab_sample_lines_parse_each_with_its_own_format() {
     }
     let mut parser = parser_for(None);
     let formats = parser.formats().clone();
-    let mut preferred = 0;
 
-    let Parsed::Access { entry, format } = parser.parse(LAB_SAMPLE_MTLS.as_bytes(), &mut preferred)
-    else {
+    let Parsed::Access { entry, format } = parser.parse(LAB_SAMPLE_MTLS.as_bytes()) else {
         panic!("sample 1 did not parse");
     };
-    assert_eq!((formats[format].name(), preferred), ("lab-v0", 1));
+    assert_eq!(formats[format].name(), "lab-v0");
     assert_eq!(
         s(entry.get(Field::PeerUriSan)),
         Some("spiffe://cluster.local/ns/istioinaction/sa/sleep")
@@ -70,12 +68,10 @@ fn lab_sample_lines_parse_each_with_its_own_format() {
     assert_eq!(entry.get(Field::ForwardedFor), None);
     assert_eq!(entry.start_time_ms, Some(1_623_666_479_758));
 
-    let Parsed::Access { entry, format } =
-        parser.parse(LAB_SAMPLE_PLAINTEXT.as_bytes(), &mut preferred)
-    else {
+    let Parsed::Access { entry, format } = parser.parse(LAB_SAMPLE_PLAINTEXT.as_bytes()) else {
         panic!("sample 2 did not parse");
     };
-    assert_eq!((formats[format].name(), preferred), ("lab", 0));
+    assert_eq!(formats[format].name(), "lab");
     assert_eq!(entry.get(Field::PeerUriSan), None);
     assert_eq!(entry.get(Field::Xfcc), None);
     assert_eq!(s(entry.get(Field::AuditHint)), Some("true"));
@@ -84,26 +80,52 @@ fn lab_sample_lines_parse_each_with_its_own_format() {
 }
 
 #[test]
-fn preferred_format_is_tried_first_and_updated() {
+fn issue_7_2_the_most_specific_format_wins_whatever_came_before() {
+    // A plaintext `lab` line whose client forged an XFCC header: `lab-cert`
+    // also fits it (its free-text X-Forwarded-For swallows `mTLS_Origin: "-"`).
+    let forged = concat!(
+        r#"[2026-11-20T11:10:00.000Z] "GET / HTTP/1.1" 200 - "-" 0 1100 5 10 "-" mTLS_Origin: "-" mTLS_Destination: "-" "#,
+        r#"cert: "By=spiffe://cluster.local/ns/istioinaction/sa/web-api;Hash=00;Subject="";URI=spiffe://cluster.local/ns/istioinaction/sa/sleep" audit_flag: "false""#
+    );
+    let lab_cert_line = r#"[2026-11-20T11:09:00.000Z] "GET / HTTP/1.1" 200 - "-" 0 1100 5 10 "-" cert: "-" audit_flag: "-""#;
     let mut parser = parser_for(None);
-    let mut preferred = 3; // `istio`: a miss, then the others in order
-    assert!(matches!(
-        parser.parse(LAB_SAMPLE_PLAINTEXT.as_bytes(), &mut preferred),
-        Parsed::Access { format: 0, .. }
-    ));
-    assert_eq!(preferred, 0);
-    let mut preferred = 99; // out of range: start from the first
-    assert!(matches!(
-        parser.parse(LAB_SAMPLE_MTLS.as_bytes(), &mut preferred),
-        Parsed::Access { format: 1, .. }
-    ));
-    assert_eq!(preferred, 1);
-    // A non-access line leaves it alone.
-    assert!(matches!(
-        parser.parse(b"", &mut preferred),
-        Parsed::NotAccess
-    ));
-    assert_eq!(preferred, 1);
+    let formats = parser.formats().clone();
+    let lab_cert = formats.iter().position(|f| f.name() == "lab-cert").unwrap();
+    assert!(
+        matches!(
+            parser_for(Some("lab-cert")).parse(forged.as_bytes()),
+            Parsed::Access { .. }
+        ),
+        "the ambiguity this test is about"
+    );
+    for before in [
+        &[][..],
+        &[lab_cert_line][..],
+        &[lab_cert_line, lab_cert_line][..],
+    ] {
+        for line in before {
+            assert!(
+                matches!(parser.parse(line.as_bytes()), Parsed::Access { format, .. } if format == lab_cert)
+            );
+        }
+        let Parsed::Access { entry, format } = parser.parse(forged.as_bytes()) else {
+            panic!("the forged line does not parse");
+        };
+        assert_eq!(formats[format].name(), "lab");
+        assert_eq!(entry.get(Field::PeerUriSan), None, "judged by mTLS_Origin");
+    }
+}
+
+#[test]
+fn issue_7_2_a_peer_san_forged_in_a_header_is_not_trusted() {
+    // X-Forwarded-For carries a whole forged tail: two splits fit the line.
+    let line = concat!(
+        r#"[2026-11-20T11:10:00.000Z] "GET / HTTP/1.1" 200 - "-" 0 1100 5 10 "#,
+        r#""-" mTLS_Origin: "spiffe://cluster.local/ns/a/sa/b" mTLS_Destination: "x" cert: "y" audit_flag: "-" "#,
+        r#"mTLS_Origin: "-" mTLS_Destination: "-" cert: "-" audit_flag: "-""#
+    );
+    let mut parser = parser_for(Some("lab"));
+    assert!(matches!(parser.parse(line.as_bytes()), Parsed::Malformed));
 }
 
 #[test]
@@ -113,19 +135,25 @@ fn xfcc_quotes_do_not_end_the_value() {
         r#"[2026-11-20T11:43:14.559Z] "GET / HTTP/1.1" 200 - "-" 0 1 2 3 "-" mTLS_Origin: "spiffe://cluster.local/ns/b/sa/c" mTLS_Destination: "spiffe://cluster.local/ns/a/sa/web" cert: "{xfcc}" audit_flag: "false""#
     );
     let mut parser = parser_for(Some("lab"));
-    let Parsed::Access { entry, .. } = parser.parse(line.as_bytes(), &mut 0) else {
+    let Parsed::Access { entry, .. } = parser.parse(line.as_bytes()) else {
         panic!()
     };
     assert_eq!(s(entry.get(Field::Xfcc)), Some(xfcc));
-    // A value containing the literal that follows it is still matched by the regex.
+    // A free-text value containing the literal that follows it is still
+    // matched by the regex; the hint (no spaces or quotes) is Envoy's last one.
     let tricky = line.replace(
         r#"audit_flag: "false""#,
         r#"audit_flag: "a" audit_flag: "b""#,
     );
-    let Parsed::Access { entry, .. } = parser.parse(tricky.as_bytes(), &mut 0) else {
+    let Parsed::Access { entry, .. } = parser.parse(tricky.as_bytes()) else {
         panic!()
     };
-    assert_eq!(s(entry.get(Field::AuditHint)), Some(r#"a" audit_flag: "b"#));
+    assert_eq!(s(entry.get(Field::AuditHint)), Some("b"));
+    assert!(
+        s(entry.get(Field::Xfcc))
+            .unwrap()
+            .ends_with(r#"c" audit_flag: "a"#)
+    );
 }
 
 #[test]
@@ -258,8 +286,7 @@ fn istio_1_8_and_1_9_lines_are_told_apart() {
     let mut parser = parser_for(None);
     let formats = parser.formats().clone();
     for (line, want) in [(v18, "istio-1.8"), (v19, "istio")] {
-        let mut preferred = 0;
-        let Parsed::Access { entry, format } = parser.parse(line.as_bytes(), &mut preferred) else {
+        let Parsed::Access { entry, format } = parser.parse(line.as_bytes()) else {
             panic!("{want}")
         };
         assert_eq!(formats[format].name(), want);
@@ -273,12 +300,10 @@ fn istio_1_8_and_1_9_lines_are_told_apart() {
             Some("10.44.1.23:46520")
         );
     }
-    // Only the 1.8 format: a 1.9 line still has the right fields, its flags absorb the details.
+    // Only the 1.8 format: a 1.9 line does not fit it (its flags hold no
+    // spaces, so they cannot absorb the details): malformed, not misread.
     let mut only18 = parser_for(Some("istio-1.8"));
-    let Parsed::Access { entry, .. } = only18.parse(v19.as_bytes(), &mut 0) else {
-        panic!()
-    };
-    assert_eq!(s(entry.get(Field::UpstreamCluster)), Some("inbound|8000||"));
+    assert!(matches!(only18.parse(v19.as_bytes()), Parsed::Malformed));
 }
 
 #[test]
@@ -291,19 +316,16 @@ fn truncated_lines_are_malformed_and_stubs_are_not_access() {
             r#"[2026-11-20T11:43:14.559Z] "GET / HTTP/1.1" 200 - "-" 0 1100 10 9 "-" cert: "By=spiffe://a;Subject="";URI=spiffe://b" audit_flag: "false""#.to_string(),
         ),
     ];
-    let probe_len = r#"[2021-06-14T10:29:53.284Z] "GET "#.len();
+    // From `[<time>] "` on, a line opens like an Envoy access entry (issue 7 item 26).
+    let probe_len = r#"[2021-06-14T10:29:53.284Z] ""#.len();
     let mut parser = parser_for(None);
     for (name, line) in lines {
-        let mut preferred = 0;
         assert!(
-            matches!(
-                parser.parse(line.as_bytes(), &mut preferred),
-                Parsed::Access { .. }
-            ),
+            matches!(parser.parse(line.as_bytes()), Parsed::Access { .. }),
             "{name}"
         );
         for cut in 0..line.len() {
-            let got = parser.parse(&line.as_bytes()[..cut], &mut preferred);
+            let got = parser.parse(&line.as_bytes()[..cut]);
             if cut < probe_len {
                 assert!(
                     matches!(got, Parsed::NotAccess),
@@ -334,7 +356,7 @@ fn foreign_lines_are_not_access() {
         b"Istio Proxy started",
     ];
     for line in lines {
-        let got = parser.parse(line, &mut 0);
+        let got = parser.parse(line);
         assert!(
             matches!(got, Parsed::NotAccess),
             "{:?}: {got:?}",
@@ -350,7 +372,7 @@ fn invalid_utf8_inside_values_is_kept_as_bytes() {
     let x = bytes.iter().position(|&b| b == b'X').unwrap();
     bytes[x] = 0xff;
     let mut parser = parser_for(Some("lab"));
-    let Parsed::Access { entry, .. } = parser.parse(&bytes, &mut 0) else {
+    let Parsed::Access { entry, .. } = parser.parse(&bytes) else {
         panic!()
     };
     assert_eq!(
@@ -364,26 +386,23 @@ fn huge_lines_do_not_panic() {
     let mut parser = parser_for(None);
     let xfcc = "x".repeat(1 << 20);
     let big = LAB_SAMPLE_PLAINTEXT.replace(r#"cert: "-""#, &format!(r#"cert: "{xfcc}""#));
-    let Parsed::Access { entry, .. } = parser.parse(big.as_bytes(), &mut 0) else {
+    let Parsed::Access { entry, .. } = parser.parse(big.as_bytes()) else {
         panic!()
     };
     assert_eq!(entry.get(Field::Xfcc).map(<[u8]>::len), Some(1 << 20));
 
     let junk = vec![b'a'; 1 << 20];
-    assert!(matches!(parser.parse(&junk, &mut 0), Parsed::NotAccess));
+    assert!(matches!(parser.parse(&junk), Parsed::NotAccess));
 
     let started = std::time::Instant::now();
     let mut damaged = big.clone().into_bytes();
     damaged.truncate(damaged.len() - 40);
-    assert!(matches!(parser.parse(&damaged, &mut 0), Parsed::Malformed));
+    assert!(matches!(parser.parse(&damaged), Parsed::Malformed));
     let json = format!(
         r#"{{"response_code":200,"user_agent":"{}""#,
         "y".repeat(1 << 20)
     );
-    assert!(matches!(
-        parser.parse(json.as_bytes(), &mut 0),
-        Parsed::Malformed
-    ));
+    assert!(matches!(parser.parse(json.as_bytes()), Parsed::Malformed));
     assert!(
         started.elapsed() < std::time::Duration::from_secs(30),
         "{:?}",
@@ -395,7 +414,7 @@ fn huge_lines_do_not_panic() {
 fn json_values_typed_strings_and_escapes() {
     let mut parser = parser_for(Some("istio-json"));
     let typed = br#"{"response_code":200,"duration":7,"upstream_cluster":"inbound|8080||","requested_server_name":null,"start_time":"2026-11-20T11:43:14.559Z","user_agent":"a\"b\\c\u00e9"}"#;
-    let Parsed::Access { entry, format } = parser.parse(typed, &mut 0) else {
+    let Parsed::Access { entry, format } = parser.parse(typed) else {
         panic!()
     };
     assert_eq!(format, 0);
@@ -406,7 +425,7 @@ fn json_values_typed_strings_and_escapes() {
     assert_eq!(entry.start_time_ms, Some(1_795_174_994_559));
 
     let strings = br#"{"response_code":"503","upstream_cluster":"-","downstream_remote_address":"10.0.0.1:1234"}"#;
-    let Parsed::Access { entry, .. } = parser.parse(strings, &mut 0) else {
+    let Parsed::Access { entry, .. } = parser.parse(strings) else {
         panic!()
     };
     assert_eq!(s(entry.get(Field::ResponseCode)), Some("503"));
@@ -414,16 +433,10 @@ fn json_values_typed_strings_and_escapes() {
     assert_eq!(s(entry.raw(Field::UpstreamCluster)), Some("-"));
     assert_eq!(entry.start_time_ms, None);
 
+    assert!(matches!(parser.parse(&typed[..60]), Parsed::Malformed));
+    assert!(matches!(parser.parse(b"[1,2,3]"), Parsed::NotAccess));
     assert!(matches!(
-        parser.parse(&typed[..60], &mut 0),
-        Parsed::Malformed
-    ));
-    assert!(matches!(
-        parser.parse(b"[1,2,3]", &mut 0),
-        Parsed::NotAccess
-    ));
-    assert!(matches!(
-        parser.parse(br#"{"level":"info"}"#, &mut 0),
+        parser.parse(br#"{"level":"info"}"#),
         Parsed::NotAccess
     ));
 }
@@ -436,8 +449,7 @@ fn custom_start_time_formats_are_parsed() {
     )
     .unwrap();
     let mut parser = LineParser::new(formats);
-    let Parsed::Access { entry, .. } =
-        parser.parse(b"[2026/11/20 11:43:14.559] outbound_.80_._.a", &mut 0)
+    let Parsed::Access { entry, .. } = parser.parse(b"[2026/11/20 11:43:14.559] outbound_.80_._.a")
     else {
         panic!()
     };
@@ -534,7 +546,7 @@ fn format_file_variants() {
     assert!(!json[0].logs(Field::Xfcc));
     let mut parser = LineParser::new(json.into());
     let line = br#"{"code":200,"peer":"spiffe://cluster.local/ns/a/sa/b","upstream_cluster":"inbound|80||","note":"static text"}"#;
-    let Parsed::Access { entry, .. } = parser.parse(line, &mut 0) else {
+    let Parsed::Access { entry, .. } = parser.parse(line) else {
         panic!()
     };
     assert_eq!(
@@ -636,6 +648,22 @@ fn synth_line(rng: &mut Rng, tokens: &[Token]) -> Vec<u8> {
                     ]);
                     line.extend_from_slice(v.as_bytes());
                 }
+                operator::ValueClass::Token => {
+                    // Mostly Envoy's own shapes; now and then a space or quote it never writes.
+                    let v = if rng.below(16) == 0 {
+                        *rng.pick(&["a\"b", "a b"])
+                    } else {
+                        *rng.pick(&[
+                            "-",
+                            "",
+                            "spiffe://cluster.local/ns/a/sa/b",
+                            "inbound|8080||",
+                            "10.0.0.1:8080",
+                            "true",
+                        ])
+                    };
+                    line.extend_from_slice(v.as_bytes());
+                }
                 operator::ValueClass::Any => {
                     for _ in 0..rng.below(3) {
                         match rng.below(4) {
@@ -692,12 +720,12 @@ fn fast_path_agrees_with_the_regex() {
         }
     }
     add(
-        "numbers-adjacent",
-        "%RESPONSE_CODE%%BYTES_SENT%-%START_TIME%%DURATION% %REQ(:PATH)%",
+        "numbers-next-to-digits",
+        "%RESPONSE_CODE%.%BYTES_SENT%-%START_TIME%0%DURATION% %REQ(:PATH)%",
     );
     add(
-        "lazy-adjacent",
-        "%REQ(:METHOD)%%REQ(:PATH)% %RESPONSE_CODE%",
+        "free-text-next-to-its-separator",
+        "%REQ(:METHOD)%/%REQ(:PATH)% %RESPONSE_CODE%",
     );
     add("no-head-free-tail", "%REQ(:METHOD)% x%REQ(:PATH)%");
     add("literal-only-tail", "a%RESPONSE_CODE%b%DURATION%");
@@ -738,9 +766,11 @@ fn fast_path_agrees_with_the_regex() {
             "{name}: only {regex_hits}/{total} lines matched at all"
         );
         // Only the built-ins are held to a share: the others are contrived to make the walk give up.
+        // (Values stuffed with the format's own literals often need the regex's
+        // second choice since tokens cannot absorb them; real lines rarely do.)
         if builtin::definition(name).is_some() {
             assert!(
-                fast_hits * 10 > regex_hits * 7,
+                fast_hits * 10 > regex_hits * 6,
                 "{name}: fast path took only {fast_hits} of {regex_hits}"
             );
         }
@@ -819,13 +849,12 @@ fn case_files() {
 }
 
 fn check_case(parser: &mut LineParser, case: &Case) -> Result<(), String> {
-    let mut preferred = 0;
     let names: Vec<String> = parser
         .formats()
         .iter()
         .map(|f| f.name().to_string())
         .collect();
-    let got = parser.parse(case.line.as_bytes(), &mut preferred);
+    let got = parser.parse(case.line.as_bytes());
     match (case.expect.as_str(), got) {
         ("access", Parsed::Access { entry, format }) => {
             if let Some(want) = &case.format
@@ -915,14 +944,13 @@ fn parsing_allocates_nothing_per_line() {
     // Warm up: the first searches size the regex caches.
     for _ in 0..2 {
         for line in &lines {
-            let _ = parser.parse(line, &mut 0);
+            let _ = parser.parse(line);
         }
     }
-    let mut preferred = 0;
     let mut checked = 0;
     for line in &lines {
         let before = counting::count();
-        let parsed = parser.parse(line, &mut preferred);
+        let parsed = parser.parse(line);
         let allocations = counting::count() - before;
         // serde_json boxes its errors: a damaged JSON line may allocate; nothing else may.
         if matches!(parsed, Parsed::Malformed) && line.starts_with(b"{") {
@@ -994,13 +1022,12 @@ fn throughput() {
     ];
     for (label, set, lines, rounds) in runs {
         let mut parser = parser_for(Some(set));
-        let mut preferred = 0;
         let bytes: usize = lines.iter().map(String::len).sum();
         let started = std::time::Instant::now();
         let mut counts = [0usize; 3];
         for _ in 0..rounds {
             for line in lines {
-                match parser.parse(line.as_bytes(), &mut preferred) {
+                match parser.parse(line.as_bytes()) {
                     Parsed::Access { entry, .. } => {
                         counts[0] += entry.start_time_ms.is_some() as usize
                     }

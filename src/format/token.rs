@@ -5,6 +5,7 @@
 //! spot in the YAML they copied the format from.
 
 use super::FormatError;
+use super::known::{is_known, suggest};
 use std::fmt;
 
 /// One piece of a format string.
@@ -52,8 +53,25 @@ pub(crate) fn strip_trailing_newline(format: &str) -> &str {
     }
 }
 
-/// Splits a format string into tokens; the trailing newline is dropped first.
+/// Most operators one format may hold: Envoy's own formats have about 25, and
+/// each costs a capture group in the matcher.
+pub(crate) const MAX_OPERATORS: usize = 256;
+
+/// Splits a text format string into tokens; the trailing newline is dropped first.
+///
+/// Refuses operators Envoy does not know and operators with no literal text
+/// between them (no line can be split between them reliably).
 pub(crate) fn tokenize(format: &str) -> Result<Vec<Token>, FormatError> {
+    tokenize_with(format, false)
+}
+
+/// Tokenizes one value of a JSON format, where operators may be adjacent
+/// (strictly reads only values that are a single operator).
+pub(crate) fn tokenize_json_value(format: &str) -> Result<Vec<Token>, FormatError> {
+    tokenize_with(format, true)
+}
+
+fn tokenize_with(format: &str, allow_adjacent: bool) -> Result<Vec<Token>, FormatError> {
     let format = strip_trailing_newline(format);
     let b = format.as_bytes();
     let mut tokens = Vec::new();
@@ -142,8 +160,30 @@ pub(crate) fn tokenize(format: &str) -> Result<Vec<Token>, FormatError> {
                 ));
             }
         }
+        if !is_known(&name) {
+            let message = match suggest(&name) {
+                Some(s) => format!("unknown operator %{name}%: did you mean %{s}%?"),
+                None => format!("unknown operator %{name}%: Envoy has no such command operator"),
+            };
+            return Err(syntax(format, start, start, &message));
+        }
+        if literal.is_empty()
+            && !allow_adjacent
+            && let Some(Token::Operator(prev)) = tokens.last()
+        {
+            let message = format!(
+                "operators {prev} and %{name}% follow each other with no text between them: \
+                 strictly cannot tell where one value ends and the next begins; \
+                 put a separator (such as a space) between them"
+            );
+            return Err(syntax(format, start, start, &message));
+        }
         if !literal.is_empty() {
             tokens.push(Token::Literal(std::mem::take(&mut literal)));
+        }
+        if tokens.len() >= 2 * MAX_OPERATORS {
+            let message = format!("too many operators: strictly reads at most {MAX_OPERATORS}");
+            return Err(syntax(format, start, start, &message));
         }
         tokens.push(Token::Operator(Operator { name, arg, max_len }));
         i = j + 1;
@@ -219,13 +259,22 @@ mod tests {
 
     #[test]
     fn trailing_newline_is_dropped_either_way() {
-        assert_eq!(tokenize("%A%\n").unwrap(), vec![op("A", None, None)]);
-        assert_eq!(tokenize("%A%\\n").unwrap(), vec![op("A", None, None)]);
-        assert_eq!(tokenize("%A%\r\n").unwrap(), vec![op("A", None, None)]);
+        assert_eq!(
+            tokenize("%PROTOCOL%\n").unwrap(),
+            vec![op("PROTOCOL", None, None)]
+        );
+        assert_eq!(
+            tokenize("%PROTOCOL%\\n").unwrap(),
+            vec![op("PROTOCOL", None, None)]
+        );
+        assert_eq!(
+            tokenize("%PROTOCOL%\r\n").unwrap(),
+            vec![op("PROTOCOL", None, None)]
+        );
         // Only the last one: an inner newline is literal text.
         assert_eq!(
-            tokenize("%A%\n\n").unwrap(),
-            vec![op("A", None, None), lit("\n")]
+            tokenize("%PROTOCOL%\n\n").unwrap(),
+            vec![op("PROTOCOL", None, None), lit("\n")]
         );
     }
 
@@ -288,6 +337,48 @@ mod tests {
         let (m, c, _) = err("%START_TIME");
         assert!(m.contains("unterminated operator"), "{m}");
         assert_eq!(c, 1);
+    }
+
+    #[test]
+    fn issue_7_5_unknown_operators_are_refused_with_a_suggestion() {
+        let (m, c, _) = err(r#"[%START_TIME%] mTLS_Origin: "%DOWNSTREAM_PEER_URI_SAM%""#);
+        assert!(
+            m.contains("unknown operator %DOWNSTREAM_PEER_URI_SAM%")
+                && m.contains("did you mean %DOWNSTREAM_PEER_URI_SAN%?"),
+            "{m}"
+        );
+        assert_eq!(c, 30);
+        let (m, c, _) = err("%START_TIME% %FOO_BAR%");
+        assert!(
+            m.contains("unknown operator %FOO_BAR%") && !m.contains("did you mean"),
+            "{m}"
+        );
+        assert_eq!(c, 14);
+    }
+
+    #[test]
+    fn issue_7_5_adjacent_operators_are_refused() {
+        let (m, c, _) = err("%START_TIME% %PROTOCOL%%RESPONSE_CODE%");
+        assert!(
+            m.contains("%PROTOCOL% and %RESPONSE_CODE%") && m.contains("no text between"),
+            "{m}"
+        );
+        assert_eq!(c, 24);
+        // `%%` between them is literal text: a separator.
+        assert!(tokenize("%PROTOCOL%%%%RESPONSE_CODE%").is_ok());
+        // JSON values are read only when they are one operator: adjacency is harmless there.
+        assert!(tokenize_json_value("%PROTOCOL%%RESPONSE_CODE%").is_ok());
+    }
+
+    #[test]
+    fn issue_7_5_many_adjacent_operators_fail_fast() {
+        let format = "%PROTOCOL%".repeat(2000);
+        let t = std::time::Instant::now();
+        assert!(tokenize(&format).is_err());
+        let spaced = "%PROTOCOL% ".repeat(2000);
+        let (m, _, _) = err(&spaced);
+        assert!(m.contains("too many operators"), "{m}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -212,8 +212,6 @@ pub struct Worker {
     formats: FormatSet,
     pub aggregator: Aggregator,
     names: Arc<[String]>,
-    /// Per stream: the format that matched its last access line (tried first).
-    preferred: Vec<usize>,
     last_stream: Option<LastStream>,
     /// The last (stream, local address) → substream, for the same reason.
     last_substream: Option<(StreamId, Vec<u8>, StreamId)>,
@@ -246,7 +244,6 @@ impl Worker {
             formats: Arc::clone(formats),
             aggregator: Aggregator::new(aggregate.clone()),
             names,
-            preferred: Vec::new(),
             last_stream: None,
             last_substream: None,
             seen: None,
@@ -282,7 +279,6 @@ impl Worker {
             formats,
             aggregator,
             names,
-            preferred,
             last_stream,
             last_substream,
             seen,
@@ -304,11 +300,7 @@ impl Worker {
         if let Some(t) = env.timestamp_ms {
             aggregator.observe(stream, t);
         }
-        let slot = stream.index();
-        if preferred.len() <= slot {
-            preferred.resize(slot + 1, 0);
-        }
-        match parser.parse(env.payload, &mut preferred[slot]) {
+        match parser.parse(env.payload) {
             Parsed::NotAccess => aggregator.input.skipped += 1,
             Parsed::Malformed => aggregator.malformed(input, line_no, line),
             Parsed::Access { entry, format } => {
