@@ -148,7 +148,7 @@ pub struct JudgeArgs {
     pub window: String,
 
     /// mTLS requests a destination needs in the window to be judged ready.
-    #[arg(long, default_value_t = 10, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pub min_requests: u64,
 
     /// Attribute lines that name no workload to this destination.
@@ -164,7 +164,7 @@ pub struct JudgeArgs {
     pub log_format_file: Option<PathBuf>,
 
     /// Source rows per destination; the rest fold into one `other` row (totals stay exact).
-    #[arg(long, default_value_t = 50, value_name = "N")]
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = at_least_one_usize, allow_negative_numbers = true)]
     pub max_sources: usize,
 
     /// Colour the table.
@@ -203,7 +203,7 @@ pub struct ReportArgs {
     pub input: Option<InputKind>,
 
     /// Parser threads [default: all cores; at most 4 × the cores, or 64].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub threads: Option<usize>,
 
     /// Never show a progress bar.
@@ -211,7 +211,7 @@ pub struct ReportArgs {
     pub no_progress: bool,
 
     /// Log reads in flight at once when reading the cluster (like stern's) [default: 50].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one_usize, allow_negative_numbers = true)]
     pub max_log_requests: Option<usize>,
 }
 
@@ -278,6 +278,15 @@ pub struct WatchArgs {
     /// Stop by itself after this long, as on SIGTERM.
     #[arg(long, value_name = "DURATION")]
     pub exit_after: Option<String>,
+}
+
+/// A count that must be at least 1 (`--max-sources`, `--max-log-requests`).
+fn at_least_one_usize(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
 }
 
 /// `--min-requests`: zero evidence is never enough to call a workload ready.
