@@ -1,16 +1,12 @@
 //! Issue 7 items 8 and 11: what cannot be attributed keeps its input's
 //! destinations from `ready`, and a window after the input is said to be so.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{destination, fixture};
 
 use assert_cmd::Command;
 use serde_json::Value;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
 
 fn report(args: &[&str]) -> (i32, Value) {
     let out = Command::cargo_bin("strictly")
@@ -22,15 +18,6 @@ fn report(args: &[&str]) -> (i32, Value) {
     let json = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap(), json)
-}
-
-fn destination<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["destinations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["destination"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {r}"))
 }
 
 /// Istio's default format, raw (no pod metadata): one line to `local`.

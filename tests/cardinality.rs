@@ -3,6 +3,10 @@
 //! same for any thread count and line order, exact in its totals, honest in
 //! what it folds, and never `ready` for a destination that is not.
 
+mod common;
+
+use common::destination;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
@@ -223,15 +227,6 @@ fn report(path: &Path, args: &[&str]) -> (i32, String) {
         out.status.code().unwrap(),
         String::from_utf8(out.stdout).unwrap(),
     )
-}
-
-fn destination<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["destinations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["destination"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {r}"))
 }
 
 #[test]

@@ -1,16 +1,12 @@
 //! Issue 7 items 7, 10 and 25: flags that would judge on no evidence, times
 //! that cannot be, and usage errors in one line.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::fixture;
 
 use assert_cmd::Command;
 use serde_json::Value;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
 
 fn run(args: &[&str]) -> std::process::Output {
     Command::cargo_bin("strictly")

@@ -1,15 +1,11 @@
 //! Issue 7 item 27: the table a person reads — fits the terminal, says what
 //! its numbers are, names what was folded, ends with the next step.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::fixture;
 
 use assert_cmd::Command;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
 
 fn table(args: &[&str], columns: &str) -> String {
     let out = Command::cargo_bin("strictly")
