@@ -15,7 +15,9 @@
 #
 # Environment: TARGETS, TIMEOUT_S, RSS_LIMIT_MB, MAX_LEN (libFuzzer -max_len;
 # default: its own, 4096 or the largest seed), SANITIZER (none by default: the
-# crate has no unsafe code and panics are what we look for; `address` works too).
+# crate has no unsafe code and panics are what we look for; `address` works too),
+# NO_BUILD=1 (run the binaries already built, as `cargo fuzz run` would, so the
+# sources can change while a long run goes on).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,7 +30,10 @@ max_len=${MAX_LEN:+-max_len=$MAX_LEN}
 
 # Debug assertions and overflow checks on: CI replays the corpus in a debug build, where they are on.
 build_flags=(--sanitizer "$sanitizer" --debug-assertions)
-cargo +nightly fuzz build "${build_flags[@]}"
+if [[ -z "${NO_BUILD:-}" ]]; then
+    cargo +nightly fuzz build "${build_flags[@]}"
+fi
+bin_dir=target/x86_64-unknown-linux-gnu/release
 
 mkdir -p logs
 summary=logs/summary.tsv
@@ -38,7 +43,7 @@ for t in $targets; do
     log="logs/$t.log"
     start=$(date +%s)
     # shellcheck disable=SC2086 # $max_len is empty or one flag
-    cargo +nightly fuzz run "${build_flags[@]}" "$t" "corpus/$t" -- \
+    "$bin_dir/$t" -artifact_prefix="artifacts/$t/" "corpus/$t" \
         -max_total_time="$seconds" -fork=1 \
         -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
         -timeout="$timeout_s" -rss_limit_mb="$rss_limit_mb" -malloc_limit_mb="$rss_limit_mb" \

@@ -14,6 +14,7 @@
 mod cell;
 mod names;
 mod sketch;
+mod validate;
 
 use std::collections::BTreeMap;
 
