@@ -44,6 +44,10 @@ fn issue_7_30_inconsistent_state_files_are_refused() {
             "{}: {stderr}",
             file.display()
         );
-        assert_eq!(std::fs::read(&path).unwrap(), before, "the file was changed");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the file was changed"
+        );
     }
 }

@@ -34,7 +34,15 @@ fn main() {
         let lines = cases.get(name.as_str()).cloned().unwrap_or_default();
         let mut seed = f.source().as_bytes().to_vec();
         seed.push(0);
-        seed.extend_from_slice(lines.iter().take(4).cloned().collect::<Vec<_>>().join("\n").as_bytes());
+        seed.extend_from_slice(
+            lines
+                .iter()
+                .take(4)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+                .as_bytes(),
+        );
         write(&out, &format!("builtin-{name}"), &seed);
     }
     let custom: Value = read_json(&fixtures.join("formats/custom.json"));
@@ -118,12 +126,7 @@ fn main() {
             max_sources,
             ..Default::default()
         };
-        let mut worker = Worker::new(
-            formats,
-            &config,
-            InputKind::Auto,
-            Arc::from(names.clone()),
-        );
+        let mut worker = Worker::new(formats, &config, InputKind::Auto, Arc::from(names.clone()));
         let mut cursors = HashMap::new();
         if !log.is_empty() {
             let text = std::fs::read(fixtures.join(format!("cases/{log}.log"))).unwrap();
@@ -138,7 +141,10 @@ fn main() {
                 },
             );
         }
-        let path = out.join(format!("seed-{}", if log.is_empty() { "empty" } else { log }));
+        let path = out.join(format!(
+            "seed-{}",
+            if log.is_empty() { "empty" } else { log }
+        ));
         strictly::watch::state::save(&path, &worker.aggregator, &names, &cursors).unwrap();
     }
 }

@@ -77,7 +77,11 @@ pub fn format_compile(data: &[u8]) {
     let Ok(compiled) = LogFormat::compile("custom", &format) else {
         return;
     };
-    let _ = (compiled.name(), compiled.source(), compiled.has_transport_evidence());
+    let _ = (
+        compiled.name(),
+        compiled.source(),
+        compiled.has_transport_evidence(),
+    );
     let set: FormatSet = Arc::from(vec![compiled]);
     let mut parser = LineParser::new(set);
     let mut preferred = 0;
@@ -232,10 +236,7 @@ impl TempFile {
     fn new(data: &[u8]) -> TempFile {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "strictly-fuzz-{}-{n}",
-            std::process::id()
-        ));
+        let path = std::env::temp_dir().join(format!("strictly-fuzz-{}-{n}", std::process::id()));
         std::fs::write(&path, data).expect("the temporary directory is writable");
         TempFile { path }
     }

@@ -108,7 +108,9 @@ fn interner(i: &Interner, what: &str) -> Result<usize, String> {
     }
     for (name, &id) in &i.ids {
         if i.names.get(id as usize).is_none_or(|n| n != name) {
-            return Err(format!("{what} id {id} does not name what it is mapped from"));
+            return Err(format!(
+                "{what} id {id} does not name what it is mapped from"
+            ));
         }
     }
     Ok(len)
