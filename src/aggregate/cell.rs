@@ -69,6 +69,14 @@ impl Bucket {
         self.last_plaintext = self.last_plaintext.max(o.last_plaintext);
     }
 
+    /// The counters and the time offsets, for checking a bucket read from a state file.
+    pub(super) fn parts(&self) -> ([u32; 4], [u16; 3]) {
+        (
+            [self.mtls, self.plaintext, self.audited, self.xfcc_forged],
+            [self.first, self.last, self.last_plaintext],
+        )
+    }
+
     /// Widens into [`Counts`]; `second` is the bucket key.
     pub(super) fn counts(&self, second: i64) -> Counts {
         let at =

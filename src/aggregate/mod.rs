@@ -17,6 +17,7 @@ mod merge;
 mod names;
 mod resolve;
 mod sketch;
+mod validate;
 
 use hdrhistogram::Histogram;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};

@@ -35,6 +35,11 @@ impl Sketch {
         }
     }
 
+    /// Returns true if and only if the sketch has its 2^10 registers (one read from a state file may not).
+    pub(super) fn is_well_formed(&self) -> bool {
+        self.registers.len() == 1024
+    }
+
     /// The estimated number of distinct items inserted.
     pub fn estimate(&self) -> u64 {
         let m = 1024.0f64;

@@ -124,6 +124,13 @@ pub fn load(path: &Path) -> Result<Option<SavedState>, StateError> {
             ),
         )
     })?;
+    // A file that decodes may still not be a state this strictly wrote (found by fuzzing).
+    state.aggregator.check_consistent().map_err(|e| {
+        unusable(
+            path,
+            format!("corrupt state file: {e} (refusing to overwrite it)"),
+        )
+    })?;
     Ok(Some(state))
 }
 

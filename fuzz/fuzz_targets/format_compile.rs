@@ -1,0 +1,4 @@
+//! Fuzz target: see `strictly_fuzz::checks::format_compile`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| strictly_fuzz::checks::format_compile(data));

@@ -1,0 +1,150 @@
+//! Checks an [`Aggregator`] that did not come from this process (a `watch
+//! --state` file) before anything indexes into it.
+//!
+//! The aggregate's tables refer to each other by dense ids (cells by
+//! destination and source id, streams by id, pending destinations by stream),
+//! and its times are used in arithmetic (seconds × 1000, offsets into a
+//! second). A state file that decodes but breaks any of this would panic
+//! later, or wrap in a release build; found by fuzzing the state loader
+//! (issue 7 item 30). The loader refuses such a file instead.
+
+use super::cell::{Bucket, UNTIMED};
+use super::names::{Interner, OneOf};
+use super::{Aggregator, Cell, DestKind};
+
+/// Times beyond ±10,000 years from 1970, in ms: none of strictly's own, and far from overflow when scaled.
+const MAX_ABS_MS: i64 = 10_000 * 366 * 86_400_000;
+/// Bucket keys are seconds.
+const MAX_ABS_SECOND: i64 = MAX_ABS_MS / 1000;
+/// Per-bucket counters a watch may still add to without overflowing a `u32`.
+const MAX_BUCKET_COUNT: u32 = u32::MAX / 2;
+
+impl Aggregator {
+    /// Returns an error naming the first inconsistency of an aggregate read from outside.
+    pub fn check_consistent(&self) -> Result<(), String> {
+        let dests = interner(&self.dests, "destination")?;
+        let sources = interner(&self.sources, "source")?;
+        let namespaces = interner(&self.namespaces, "namespace")?;
+        let streams = interner(&self.streams, "stream")?;
+        let id = |what: &str, id: u32, len: usize| {
+            if (id as usize) < len {
+                Ok(())
+            } else {
+                Err(format!("{what} id {id} out of range (0..{len})"))
+            }
+        };
+        if self.dest_kind.len() != dests {
+            return Err("destination kinds do not match the destinations".into());
+        }
+        if self.stream_info.len() != streams {
+            return Err("stream details do not match the streams".into());
+        }
+        for kind in &self.dest_kind {
+            if let DestKind::PendingStream(s) | DestKind::PendingNamespace(s) = kind {
+                id("stream", *s, streams)?;
+            }
+        }
+        for info in &self.stream_info {
+            if let OneOf::One(d) = info.named {
+                id("destination", d, dests)?;
+            }
+            if let OneOf::One(n) = info.named_ns {
+                id("namespace", n, namespaces)?;
+            }
+            for d in [info.last_dest, info.fallback_dest].into_iter().flatten() {
+                id("destination", d, dests)?;
+            }
+            for t in [info.first_ms, info.last_ms, info.started_ms] {
+                time(t)?;
+            }
+        }
+        for (&(d, s), cell) in &self.cells {
+            id("destination", d, dests)?;
+            id("source", s, sources)?;
+            if self.sources.free.contains(&s) {
+                return Err(format!("a cell refers to released source id {s}"));
+            }
+            check_cell(cell)?;
+        }
+        for &(d, s) in &self.contributions {
+            id("destination", d, dests)?;
+            id("stream", s, streams)?;
+        }
+        for &d in self.live_per_dest.keys() {
+            id("destination", d, dests)?;
+        }
+        for &s in self.cells_per_source.keys() {
+            id("source", s, sources)?;
+        }
+        for (&d, folded) in &self.folded {
+            id("destination", d, dests)?;
+            check_cell(&folded.cell)?;
+            if !folded.distinct.is_well_formed() {
+                return Err("a folded-sources sketch has the wrong size".into());
+            }
+        }
+        time(self.newest_request_ms)?;
+        if let Some(w) = self.config.known_window {
+            time(Some(w.start_ms))?;
+            time(Some(w.end_ms))?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks an interner's ids and names agree; returns how many ids it has.
+fn interner(i: &Interner, what: &str) -> Result<usize, String> {
+    let len = i.names.len();
+    if len > u32::MAX as usize {
+        return Err(format!("too many {what} names"));
+    }
+    if i.free.iter().any(|&f| f as usize >= len) {
+        return Err(format!("a released {what} id is out of range"));
+    }
+    // A released id listed twice, or still mapped, would be handed to two names.
+    let released: std::collections::HashSet<u32> = i.free.iter().copied().collect();
+    if released.len() != i.free.len() || i.ids.values().any(|id| released.contains(id)) {
+        return Err(format!("a released {what} id is still in use"));
+    }
+    for (name, &id) in &i.ids {
+        if i.names.get(id as usize).is_none_or(|n| n != name) {
+            return Err(format!(
+                "{what} id {id} does not name what it is mapped from"
+            ));
+        }
+    }
+    Ok(len)
+}
+
+fn check_cell(cell: &Cell) -> Result<(), String> {
+    for (&second, bucket) in &cell.buckets {
+        if second != UNTIMED && !(-MAX_ABS_SECOND..=MAX_ABS_SECOND).contains(&second) {
+            return Err(format!("a bucket's second {second} is out of range"));
+        }
+        check_bucket(bucket)?;
+    }
+    for &hour in cell.durations.keys() {
+        time(Some(hour.saturating_mul(3_600_000)))?;
+    }
+    time(cell.last_plaintext_before)
+}
+
+fn check_bucket(b: &Bucket) -> Result<(), String> {
+    let (counts, offsets) = b.parts();
+    if counts.iter().any(|&c| c > MAX_BUCKET_COUNT) {
+        return Err("a bucket's counter is out of range".into());
+    }
+    if offsets.iter().any(|&o| o > 1000) {
+        return Err("a bucket's time offset is out of range".into());
+    }
+    Ok(())
+}
+
+fn time(t: Option<i64>) -> Result<(), String> {
+    match t {
+        Some(t) if !(-MAX_ABS_MS..=MAX_ABS_MS).contains(&t) => {
+            Err(format!("time {t} ms is out of range"))
+        }
+        _ => Ok(()),
+    }
+}
