@@ -70,8 +70,11 @@ impl Aggregator {
             id("destination", d, dests)?;
             id("stream", s, streams)?;
         }
-        for &d in self.live_per_dest.keys() {
+        for (&d, bound) in &self.bounds {
             id("destination", d, dests)?;
+            if bound.level.iter().any(|&l| l > 64) {
+                return Err("a source bound past 64 levels".into());
+            }
         }
         for &s in self.cells_per_source.keys() {
             id("source", s, sources)?;
@@ -79,11 +82,12 @@ impl Aggregator {
         for (&d, folded) in &self.folded {
             id("destination", d, dests)?;
             check_cell(&folded.cell)?;
-            if !folded.distinct.is_well_formed() {
+            if !folded.distinct.values().all(|s| s.is_well_formed()) {
                 return Err("a folded-sources sketch has the wrong size".into());
             }
         }
-        time(self.newest_request_ms)?;
+        time(self.newest_write_ms)?;
+        time(self.newest_start_ms)?;
         if let Some(w) = self.config.known_window {
             time(Some(w.start_ms))?;
             time(Some(w.end_ms))?;
