@@ -120,12 +120,26 @@ impl Request<'_> {
     }
 }
 
+/// Returns true if and only if an upstream cluster is one a sidecar uses for
+/// traffic it *receives*: `inbound|PORT||` for declared ports, and the
+/// passthrough clusters for ports no Service declares — plaintext to an
+/// undeclared port is exactly what STRICT breaks (review finding F2).
+fn is_inbound_cluster(cluster: &[u8]) -> bool {
+    cluster.starts_with(b"inbound|")
+        || matches!(
+            cluster,
+            b"InboundPassthroughClusterIpv4"
+                | b"InboundPassthroughClusterIpv6"
+                | b"InboundPassthroughCluster"
+        )
+}
+
 /// Classifies one access entry of `format` (spec §2 and §3 rule 3).
 pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> {
     let inbound = if format.logs(Field::UpstreamCluster) {
         entry
             .get(Field::UpstreamCluster)
-            .is_some_and(|c| c.starts_with(b"inbound|"))
+            .is_some_and(is_inbound_cluster)
     } else {
         // The lab's EnvoyFilter logs SIDECAR_INBOUND only.
         true

@@ -342,6 +342,28 @@ impl Aggregator {
         StreamId(id)
     }
 
+    /// When a request counts: its START_TIME (else its write time) — but a
+    /// plaintext request counts when it *ended*, so a websocket or gRPC
+    /// stream opened before the window and still talking in it blocks
+    /// (review finding F1); with `--until`, one still open at the window's
+    /// end counts at the end.
+    fn request_time(&self, req: &Request<'_>, envelope_ms: Option<i64>) -> Option<i64> {
+        let start = req.time_ms.or(envelope_ms);
+        if !req.is_plaintext() {
+            return start;
+        }
+        let end = req
+            .time_ms
+            .zip(req.duration_ms)
+            .map(|(s, d)| s.saturating_add(d.min(i64::MAX as u64) as i64))
+            .or(envelope_ms)
+            .or(start);
+        match (self.config.known_window, start, end) {
+            (Some(w), Some(s), Some(e)) if s <= w.end_ms && e > w.end_ms => Some(w.end_ms),
+            _ => end,
+        }
+    }
+
     /// Returns an error if and only if an access entry's times cannot be
     /// true: START_TIME after the line was written, or either in the future.
     /// Such an entry is malformed, never evidence (issue 7 item 3).
@@ -419,7 +441,7 @@ impl Aggregator {
     pub fn record(&mut self, stream: StreamId, req: &Request<'_>, envelope_ms: Option<i64>) {
         self.input.requests += 1;
         self.observe_entry(stream, req, envelope_ms);
-        let t = req.time_ms.or(envelope_ms);
+        let t = self.request_time(req, envelope_ms);
         // Attribution does not depend on the window: a line outside it still
         // names its destination and namespace (issue 7 item 11).
         let dest = self.destination(stream, req);

@@ -299,17 +299,24 @@ pub fn truth(mesh: &Mesh, traffic: &Traffic, lines_written: u64, config: &TruthC
     let mut outside_window = 0u64;
     for event in inbound() {
         let e = evidence_of(event);
-        let in_window = event.start_ms > window_start && event.start_ms <= config.end_ms;
+        // A plaintext request counts when it ended (spec §7: a long plaintext
+        // stream still open in the window blocks); mTLS when it started.
+        let at = if e.mtls {
+            event.start_ms
+        } else {
+            event.start_ms + i64::from(event.duration_ms)
+        };
+        let in_window = at > window_start && at <= config.end_ms;
         requests += 1;
         outside_window += u64::from(!in_window);
         destinations
             .entry(attribute(event, &e))
             .or_default()
-            .record(event.start_ms, in_window, &e);
+            .record(at, in_window, &e);
         workloads
             .entry(mesh.workload_of(event.dest_pod).key())
             .or_default()
-            .record(event.start_ms, in_window, &e);
+            .record(at, in_window, &e);
     }
     let destinations: Vec<Value> = destinations
         .iter()
