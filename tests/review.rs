@@ -101,3 +101,19 @@ fn f2_plaintext_to_an_undeclared_port_is_inbound() {
     assert_eq!(r["input"]["outbound"], 0);
     assert_eq!(code, 1);
 }
+
+#[test]
+fn f7_the_same_export_twice_in_one_stream_counts_once() {
+    let sample = common::fixture("sample/mesh.log");
+    let text = std::fs::read_to_string(&sample).unwrap();
+    let twice = format!("{text}{text}");
+    let (_, once) = report(&text, &[]);
+    let (code, r) = report(&twice, &[]);
+    assert_eq!(r["input"]["duplicates"], once["input"]["requests"]);
+    assert_eq!(r["destinations"], once["destinations"]);
+    assert_eq!(
+        destination(&r, "istioinaction/catalog")["verdict"],
+        "insufficient"
+    );
+    assert_eq!(code, 1);
+}

@@ -86,7 +86,10 @@ pub fn run_files(
 ) -> Result<FileRun, SourceError> {
     check_distinct(inputs)?;
     let names: Arc<[String]> = inputs.iter().map(Input::name).collect();
-    let seen = (inputs.len() > 1).then(|| Arc::new(SeenEntries::default()));
+    // Always, not only across inputs: `cat a.log b.log | strictly report` of
+    // two overlapping exports is one input (review finding F7). Only entries
+    // with pod metadata and a write timestamp are kept (~13 bytes each).
+    let seen = Some(Arc::new(SeenEntries::default()));
     let mut warnings = Vec::new();
     let (aggregator, notes) = run_workers(formats, aggregate, config, names, seen, |emit| {
         let mut contents: Vec<(u128, &Input)> = Vec::new();
