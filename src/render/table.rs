@@ -119,8 +119,21 @@ fn plaintext_callers(d: &DestinationReport) -> Vec<&SourceReport> {
     callers
 }
 
-/// How a table names a plaintext caller: its workload or pod where known, else its address.
+/// How a table names a plaintext caller, at most [`NAME_CHARS`] characters:
+/// a client writes X-Forwarded-For, and the table's layout is quadratic in a
+/// cell's length (review finding F12: a 90 KB header took 70 s to draw).
 fn who(s: &SourceReport) -> String {
+    let name = who_in_full(s);
+    match name.char_indices().nth(NAME_CHARS) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name,
+    }
+}
+
+const NAME_CHARS: usize = 80;
+
+/// [`who`], uncut: its workload or pod where known, else its address.
+fn who_in_full(s: &SourceReport) -> String {
     if s.source == OTHER_SOURCES {
         let n = s.folded_sources.unwrap_or(0);
         let about = if s.folded_estimated == Some(true) {
