@@ -50,6 +50,15 @@ pub enum InputKind {
     Stern,
     /// stern `--output json`.
     SternJson,
+    /// stern `--output extjson`.
+    SternExtjson,
+    /// logcli `query --output jsonl` or `--output default` (`-o raw` is `raw`).
+    Logcli,
+    /// Loki: a saved `query_range` response, `tail` messages, or logcli lines.
+    Loki,
+    /// Elasticsearch/OpenSearch: a saved `_search` response, scroll pages, or
+    /// elasticdump NDJSON (whole hits or `--sourceOnly`; Filebeat, Elastic Agent, Fluent Bit, Fluentd fields).
+    Elastic,
 }
 
 /// Metadata the envelope carried about the stream the line came from.
@@ -102,6 +111,18 @@ impl EnvelopeDecoder {
             InputKind::Kubectl => try_kubectl(line),
             InputKind::Stern => self.try_stern(line, true),
             InputKind::SternJson => self.try_stern_json(line),
+            InputKind::SternExtjson => {
+                self.try_export(line, crate::source::export::stern::decode_extjson)
+            }
+            InputKind::Elastic => {
+                self.try_export(line, crate::source::export::elastic::decode_line)
+            }
+            InputKind::Logcli | InputKind::Loki => match line.first() {
+                Some(b'{') => {
+                    self.try_export(line, crate::source::export::loki::decode_logcli_jsonl)
+                }
+                _ => self.try_logcli_default(line),
+            },
             InputKind::Auto => self.detect(line),
         };
         decoded.unwrap_or_else(|| raw(line))
@@ -111,8 +132,19 @@ impl EnvelopeDecoder {
     fn detect<'a>(&'a mut self, line: &'a [u8]) -> Option<Enveloped<'a>> {
         match *line.first()? {
             b'[' => try_kubectl_prefix(line),
-            b'{' if first_key_is_stern(line) => self.try_stern_json(line),
+            b'{' => {
+                if first_key_is_stern(line) && scan_stern_json(line).is_some() {
+                    return self.try_stern_json(line);
+                }
+                crate::source::export::decode_json_line(line, &mut self.scratch)
+            }
             b'0'..=b'9' => match split_timestamp(line) {
+                // logcli `-o default`: `TS {labels} line`.
+                Some((_, payload))
+                    if payload.first() == Some(&b'{') && payload.get(1) != Some(&b'"') =>
+                {
+                    self.try_logcli_default(line)
+                }
                 Some((ms, payload)) => Some(Enveloped {
                     meta: StreamMeta::default(),
                     timestamp_ms: Some(ms),
@@ -124,6 +156,38 @@ impl EnvelopeDecoder {
             b'a'..=b'z' | 0x1b => self.try_stern(line, false),
             _ => None,
         }
+    }
+
+    /// Decodes one line of a log store's NDJSON export (see [`crate::source::export`]).
+    fn try_export<'a>(
+        &'a mut self,
+        line: &[u8],
+        decode: fn(&[u8]) -> Option<crate::source::export::Entry>,
+    ) -> Option<Enveloped<'a>> {
+        Some(decode(line)?.place(&mut self.scratch))
+    }
+
+    /// Parses a logcli `-o default` line: `TS {k="v", ..}  line` (labels padded, colours stripped).
+    fn try_logcli_default<'a>(&'a mut self, line: &'a [u8]) -> Option<Enveloped<'a>> {
+        let stripped;
+        let text: &[u8] = if memchr(0x1b, line).is_some() {
+            let mut out = Vec::new();
+            strip_ansi(line, &mut out);
+            stripped = out;
+            &stripped
+        } else {
+            line
+        };
+        let (ms, rest) = split_timestamp(text)?;
+        let (pick, at) = crate::source::export::loki::decode_logcli_default(rest)?;
+        let entry = crate::source::export::Entry {
+            namespace: pick.namespace,
+            pod: pick.pod,
+            container: pick.container,
+            timestamp_ms: Some(ms),
+            line: String::from_utf8_lossy(&rest[at..]).into_owned(),
+        };
+        Some(entry.place(&mut self.scratch))
     }
 
     /// Parses stern's text output, stripping ANSI colours into `scratch` first when present.
@@ -295,7 +359,7 @@ fn stern_message<'a>(
 /// `--timestamps` (or `=default`) writes RFC 3339 with nanoseconds in the
 /// `--timezone` (local by default, so possibly with an offset); `=short`
 /// writes `MM-DD HH:MM:SS`, which has no year, so it is dropped without a time.
-fn split_stern_timestamp(message: &[u8]) -> (Option<i64>, &[u8]) {
+pub(crate) fn split_stern_timestamp(message: &[u8]) -> (Option<i64>, &[u8]) {
     if let Some((ms, payload)) = split_timestamp(message) {
         return (Some(ms), payload);
     }

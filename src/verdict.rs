@@ -148,6 +148,9 @@ pub struct InputReport {
     pub malformed: u64,
     /// Access entries dropped as repeats across inputs (same stream, write time and bytes).
     pub duplicates: u64,
+    /// Lines of other containers than istio-proxy (an export of a whole namespace), counted in `skipped`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub other_containers: u64,
     pub outside_window: u64,
     /// `file:line: text` of the first malformed lines.
     pub malformed_examples: Vec<String>,
@@ -283,6 +286,7 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
             skipped: input.skipped,
             malformed: input.malformed,
             duplicates: input.duplicates,
+            other_containers: input.other_containers,
             outside_window: input.requests.saturating_sub(in_window),
             malformed_examples: input
                 .malformed_examples
@@ -681,4 +685,8 @@ mod tests {
             "1 plaintext request in the window, last at 1970-01-01T00:00:00.005Z"
         );
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
