@@ -133,7 +133,9 @@ impl EnvelopeDecoder {
         match *line.first()? {
             b'[' => try_kubectl_prefix(line),
             b'{' => {
-                if first_key_is_stern(line) && scan_stern_json(line).is_some() {
+                if first_key_is_stern(line)
+                    && scan_stern_json(line).is_some_and(|f| f.message.is_some() && f.pod.is_some())
+                {
                     return self.try_stern_json(line);
                 }
                 crate::source::export::decode_json_line(line, &mut self.scratch)
