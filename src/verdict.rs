@@ -139,6 +139,10 @@ pub struct WindowReport {
     pub seconds: i64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct InputReport {
     pub lines: u64,
@@ -685,8 +689,4 @@ mod tests {
             "1 plaintext request in the window, last at 1970-01-01T00:00:00.005Z"
         );
     }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }

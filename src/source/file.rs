@@ -314,21 +314,23 @@ fn read_chunks_impl(
             });
         }
         let at_end = n < room;
-        if documents && len == 0 && stats.bytes == n as u64 {
-            if super::export::document_kind(cutter.buffer()).is_some() {
-                return read_whole_document(
-                    reader,
-                    std::mem::take(cutter.buffer()),
-                    at_end,
-                    input_index,
-                    chunk_size,
-                    max_line,
-                    progress,
-                    emit,
-                    stats,
-                    hasher,
-                );
-            }
+        if documents
+            && len == 0
+            && stats.bytes == n as u64
+            && super::export::document_kind(cutter.buffer()).is_some()
+        {
+            return read_whole_document(
+                reader,
+                std::mem::take(cutter.buffer()),
+                at_end,
+                input_index,
+                chunk_size,
+                max_line,
+                progress,
+                emit,
+                stats,
+                hasher,
+            );
         }
         cutter.scan(len);
         if at_end {
