@@ -111,7 +111,9 @@ pub fn decode_json_line<'a>(line: &[u8], scratch: &'a mut Vec<u8>) -> Option<Env
     } else if stern::is_extjson_key(key) {
         stern::decode_extjson(line)
     } else if elastic::is_document_key(key) {
-        elastic::decode_line(line)
+        // A bare `{"message": ..}` says nothing an Envoy JSON line could not:
+        // detection wants a pod or a time (`--input elastic` takes any).
+        elastic::decode_line(line).filter(|e| e.pod.is_some() || e.timestamp_ms.is_some())
     } else {
         None
     }?;
