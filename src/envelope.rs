@@ -18,7 +18,11 @@
 //! - `{`: a JSON object whose first key is one of stern's (`message`,
 //!   `podName`, …) and that has a string `message` and `podName` is stern
 //!   JSON; anything else (Envoy's JSON format) is raw.
-//! - a digit: an RFC 3339 time followed by one space is kubectl
+//! - `{` (not stern's): a log store's NDJSON export recognised by its first
+//!   key (logcli `-o jsonl`, elasticdump hits and documents, stern
+//!   `-o extjson`; see [`crate::source::export`]); anything else stays raw.
+//! - a digit: an RFC 3339 time followed by `{k="v", ..}` is logcli
+//!   `-o default`. An RFC 3339 time followed by one space is kubectl
 //!   `--timestamps`. pilot-agent's own lines (`2026-…Z\tinfo\t…`) put a tab
 //!   after the time and stay raw.
 //! - a lowercase letter, a digit or ESC: stern text, but only if the tokens
@@ -39,7 +43,7 @@ use crate::time::parse_rfc3339_ms;
 /// Which envelope to expect (`--input`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum InputKind {
-    /// Detect per line.
+    /// Detect per input (a whole Loki or Elasticsearch JSON response) and per line.
     #[default]
     Auto,
     /// The access-log line as Envoy wrote it.
@@ -143,7 +147,9 @@ impl EnvelopeDecoder {
             b'0'..=b'9' => match split_timestamp(line) {
                 // logcli `-o default`: `TS {labels} line`.
                 Some((_, payload))
-                    if payload.first() == Some(&b'{') && payload.get(1) != Some(&b'"') =>
+                    if payload.first() == Some(&b'{')
+                        && crate::source::export::loki::decode_logcli_default(payload)
+                            .is_some() =>
                 {
                     self.try_logcli_default(line)
                 }
@@ -932,6 +938,33 @@ mod tests {
             assert_raw(InputKind::Auto, line);
             assert_raw(InputKind::SternJson, line);
         }
+    }
+
+    #[test]
+    fn log_store_lines_in_auto() {
+        let access = String::from_utf8_lossy(ACCESS);
+        let logcli = format!(
+            "2026-11-20T11:43:14Z {{container=\"istio-proxy\", pod=\"web-api-1\"}}   {access}"
+        );
+        let (ns, pod, container, ts, payload) = decode(InputKind::Auto, logcli.as_bytes());
+        assert_eq!(ns, None);
+        assert_eq!(pod.as_deref(), Some("web-api-1"));
+        assert_eq!(container.as_deref(), Some("istio-proxy"));
+        assert_eq!(ts, Some(ms("2026-11-20T11:43:14Z")));
+        assert_eq!(payload, ACCESS);
+        // kubectl --timestamps before an Envoy JSON line, spaced or not, stays kubectl.
+        for json in [&b"{ \"a\": 1}"[..], JSON_ACCESS] {
+            let line = [TS.as_bytes(), b" ", json].concat();
+            assert_eq!(decode(InputKind::Auto, &line).4, json);
+        }
+        let jsonl =
+            serde_json::json!({"labels": {"pod": "web-api-1"}, "line": access, "timestamp": TS})
+                .to_string();
+        let (_, pod, _, ts, payload) = decode(InputKind::Auto, jsonl.as_bytes());
+        assert_eq!((pod.as_deref(), ts), (Some("web-api-1"), Some(ms(TS))));
+        assert_eq!(payload, ACCESS);
+        // Envoy's own JSON stays raw.
+        assert_raw(InputKind::Auto, JSON_ACCESS);
     }
 
     #[test]
