@@ -330,6 +330,7 @@ fn read_chunks_impl(
                 emit,
                 stats,
                 hasher,
+                export::MAX_DOCUMENT,
             );
         }
         cutter.scan(len);
@@ -354,7 +355,7 @@ fn read_chunks_impl(
     Ok(stats)
 }
 
-/// Reads the rest of a whole JSON document (up to [`export::MAX_DOCUMENT`]) and cuts its entries.
+/// Reads the rest of a whole JSON document (up to `limit` bytes, [`export::MAX_DOCUMENT`]) and cuts its entries.
 #[allow(clippy::too_many_arguments)]
 fn read_whole_document(
     reader: &mut InputReader,
@@ -367,18 +368,17 @@ fn read_whole_document(
     emit: &mut dyn FnMut(Chunk) -> bool,
     mut stats: ReadStats,
     mut hasher: xxhash_rust::xxh3::Xxh3,
+    limit: usize,
 ) -> Result<ReadStats, SourceError> {
     let mut reported_raw = reader.raw_bytes_read();
     while !at_end {
-        let room = (export::MAX_DOCUMENT + 1)
-            .saturating_sub(doc.len())
-            .min(8 << 20);
+        let room = (limit + 1).saturating_sub(doc.len()).min(8 << 20);
         if room == 0 {
             return Err(SourceError::Export {
                 name: reader.name().to_string(),
                 what: format!(
                     "a saved JSON response over {} MiB: export NDJSON instead (logcli -o jsonl, elasticdump), or save smaller pages",
-                    export::MAX_DOCUMENT >> 20
+                    limit >> 20
                 ),
             });
         }
@@ -493,6 +493,59 @@ mod tests {
         ) {
             check(&bytes, chunk_size, max_line);
         }
+    }
+
+    #[test]
+    fn a_document_over_the_limit_is_refused_naming_the_file() {
+        let doc = format!(
+            r#"{{"took":1,"hits":{{"hits":[{}]}}}}"#,
+            vec![r#"{"_source":{"message":"x"}}"#; 100_000].join(",")
+        );
+        let head = doc.as_bytes()[..64].to_vec();
+        let rest = doc.as_bytes()[64..].to_vec();
+        let mut reader = InputReader::from_reader("hits.json", io::Cursor::new(rest)).unwrap();
+        let err = read_whole_document(
+            &mut reader,
+            head.clone(),
+            false,
+            0,
+            1 << 16,
+            1 << 10,
+            &|_| {},
+            &mut |_| true,
+            ReadStats::default(),
+            xxhash_rust::xxh3::Xxh3::new(),
+            1 << 20,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("hits.json: a saved JSON response over 1 MiB"),
+            "{err}"
+        );
+        // Under the limit, every hit is a line.
+        let rest = doc.as_bytes()[64..].to_vec();
+        let mut reader = InputReader::from_reader("hits.json", io::Cursor::new(rest)).unwrap();
+        let mut lines = 0;
+        let stats = read_whole_document(
+            &mut reader,
+            head,
+            false,
+            0,
+            1 << 16,
+            1 << 10,
+            &|_| {},
+            &mut |c| {
+                assert!(c.framed);
+                lines += c.lines().count();
+                true
+            },
+            ReadStats::default(),
+            xxhash_rust::xxh3::Xxh3::new(),
+            8 << 20,
+        )
+        .unwrap();
+        assert_eq!((lines, stats.lines), (100_000, 100_000));
     }
 
     #[test]
