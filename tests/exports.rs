@@ -248,3 +248,13 @@ fn unreadable_documents_are_one_line_errors_naming_the_file() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
 }
+
+#[test]
+fn loki_tail_says_how_many_entries_loki_dropped() {
+    let out = run(&[&path("loki-tail.ndjson")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Loki dropped 1 entry from this tail"),
+        "{stderr}"
+    );
+}

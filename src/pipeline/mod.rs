@@ -110,6 +110,13 @@ pub fn run_files(
                     "{input}: decompression OK, {what} ignored ({bytes} bytes after the last gzip member)"
                 ));
             }
+            if stats.dropped_entries > 0 {
+                warnings.push(format!(
+                    "{input}: Loki dropped {} entr{} from this tail (dropped_entries): they are not counted",
+                    stats.dropped_entries,
+                    if stats.dropped_entries == 1 { "y" } else { "ies" }
+                ));
+            }
             // Empty inputs are all alike and count nothing twice.
             if inputs.len() > 1 && stats.bytes > 0 {
                 if let Some((_, first)) = contents.iter().find(|(h, _)| *h == stats.content_hash) {

@@ -172,6 +172,8 @@ pub struct ReadStats {
     /// A fingerprint of the decoded bytes (XXH3-128): equal for the same
     /// lines whatever the compression. Covers only what was read when `stopped`.
     pub content_hash: u128,
+    /// Entries a Loki `tail` export says were dropped (never read: the verdict misses them).
+    pub dropped_entries: u64,
     /// Bytes after the last gzip member that were ignored, as `zcat` does,
     /// and whether they were all NUL (padding); None if there were none.
     pub ignored_trailing: Option<(u64, bool)>,
@@ -402,6 +404,7 @@ fn read_whole_document(
     stats.cut_lines = doc_stats.cut_lines;
     stats.chunks = doc_stats.chunks;
     stats.stopped = doc_stats.stopped;
+    stats.dropped_entries = doc_stats.dropped_entries;
     stats.content_hash = hasher.digest128();
     stats.ignored_trailing = reader.ignored_trailing();
     Ok(stats)

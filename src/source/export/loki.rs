@@ -158,6 +158,8 @@ struct Response<'a> {
     stream: Option<BTreeMap<String, String>>,
     #[serde(borrow, default)]
     values: Option<&'a RawValue>,
+    #[serde(default)]
+    dropped_entries: Vec<de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -217,9 +219,16 @@ impl<'de> Deserialize<'de> for Value {
 }
 
 /// Walks a Loki response, tail message, `data` object or stream and calls `entry` per log entry.
-pub fn parse_document(doc: &[u8], entry: &mut dyn FnMut(Entry) -> bool) -> Result<bool, String> {
+///
+/// `dropped` counts the entries a `tail` message says Loki dropped (`dropped_entries`).
+pub fn parse_document(
+    doc: &[u8],
+    entry: &mut dyn FnMut(Entry) -> bool,
+    dropped: &mut u64,
+) -> Result<bool, String> {
     let r: Response =
         serde_json::from_slice(doc).map_err(|e| format!("not a Loki response: {e}"))?;
+    *dropped += r.dropped_entries.len() as u64;
     if r.status.as_deref() == Some("error") {
         return Err(format!(
             "a Loki error response: {}",
@@ -227,7 +236,7 @@ pub fn parse_document(doc: &[u8], entry: &mut dyn FnMut(Entry) -> bool) -> Resul
         ));
     }
     if let Some(data) = r.data
-        && !parse_document(data.get().as_bytes(), entry)?
+        && !parse_document(data.get().as_bytes(), entry, dropped)?
     {
         return Ok(false);
     }
@@ -307,10 +316,14 @@ mod tests {
             ["1763639000123456789","a",{"structuredMetadata":{"pod":"web-1"}}],
             ["1763639000000000000","b",{}],["1763639000000000001","c"]]}]}}"#;
         let mut got = Vec::new();
-        parse_document(doc, &mut |e| {
-            got.push(e);
-            true
-        })
+        parse_document(
+            doc,
+            &mut |e| {
+                got.push(e);
+                true
+            },
+            &mut 0,
+        )
         .unwrap();
         assert_eq!(got.len(), 3);
         assert_eq!(got[0].pod.as_deref(), Some("web-1"));
@@ -322,7 +335,7 @@ mod tests {
     #[test]
     fn metric_results_are_refused() {
         let doc = br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
-        let err = parse_document(doc, &mut |_| true).unwrap_err();
+        let err = parse_document(doc, &mut |_| true, &mut 0).unwrap_err();
         assert!(err.contains("metric"), "{err}");
     }
 }

@@ -152,16 +152,19 @@ pub fn document_kind(head: &[u8]) -> Option<DocumentKind> {
 }
 
 /// Walks one document (or a sequence of them, or an array of them) and calls `entry` for each log entry.
-pub fn parse_document(doc: &[u8], entry: &mut dyn FnMut(Entry) -> bool) -> Result<(), String> {
+///
+/// Returns the number of entries Loki said it dropped (`tail`'s `dropped_entries`).
+pub fn parse_document(doc: &[u8], entry: &mut dyn FnMut(Entry) -> bool) -> Result<u64, String> {
+    let mut dropped = 0;
     let mut values =
         serde_json::Deserializer::from_slice(doc).into_iter::<&serde_json::value::RawValue>();
     for value in &mut values {
         let value = value.map_err(|e| format!("not valid JSON: {e}"))?;
-        if !parse_value(value.get().as_bytes(), entry, 0)? {
-            return Ok(());
+        if !parse_value(value.get().as_bytes(), entry, 0, &mut dropped)? {
+            return Ok(dropped);
         }
     }
-    Ok(())
+    Ok(dropped)
 }
 
 /// One top-level value: an array of documents, or a Loki or Elasticsearch document.
@@ -169,13 +172,14 @@ fn parse_value(
     value: &[u8],
     entry: &mut dyn FnMut(Entry) -> bool,
     depth: u8,
+    dropped: &mut u64,
 ) -> Result<bool, String> {
     let first = value.iter().find(|b| !b" \t\r\n".contains(b)).copied();
     if first == Some(b'[') && depth < 2 {
         let items: Vec<&serde_json::value::RawValue> =
             serde_json::from_slice(value).map_err(|e| format!("not valid JSON: {e}"))?;
         for item in items {
-            if !parse_value(item.get().as_bytes(), entry, depth + 1)? {
+            if !parse_value(item.get().as_bytes(), entry, depth + 1, dropped)? {
                 return Ok(false);
             }
         }
@@ -183,7 +187,7 @@ fn parse_value(
     }
     let key = first_key(value).unwrap_or_default();
     if loki::is_document_key(key) || key == b"stream" {
-        loki::parse_document(value, entry)
+        loki::parse_document(value, entry, dropped)
     } else if elastic::is_response_key(key) {
         elastic::parse_response(value, entry)
     } else if elastic::is_document_key(key) {
@@ -264,6 +268,8 @@ pub struct DocumentStats {
     pub cut_lines: u64,
     pub chunks: u64,
     pub stopped: bool,
+    /// Entries Loki said it dropped (`tail` messages' `dropped_entries`).
+    pub dropped_entries: u64,
 }
 
 /// Cuts a whole document's entries into framed chunks for input `input`.
@@ -281,6 +287,7 @@ pub fn read_document(
         cut_lines: 0,
         chunks: 0,
         stopped: false,
+        dropped_entries: 0,
     };
     let mut framed = Vec::new();
     let result = parse_document(doc, &mut |entry| {
@@ -298,7 +305,7 @@ pub fn read_document(
         }
         true
     });
-    result.map_err(|what| SourceError::Export {
+    stats.dropped_entries = result.map_err(|what| SourceError::Export {
         name: name.to_string(),
         what,
     })?;
