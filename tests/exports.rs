@@ -258,3 +258,14 @@ fn loki_tail_says_how_many_entries_loki_dropped() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_forced_store_refuses_the_other_stores_response() {
+    let out = run(&["--input", "loki", &path("es-search.json")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--input loki was given, but this is an Elasticsearch response"),
+        "{stderr}"
+    );
+}

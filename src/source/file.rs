@@ -319,8 +319,27 @@ fn read_chunks_impl(
         if documents
             && len == 0
             && stats.bytes == n as u64
-            && super::export::document_kind(cutter.buffer()).is_some()
+            && let Some(doc) = super::export::document_kind(cutter.buffer())
         {
+            use super::export::DocumentKind;
+            let other = match (kind, doc) {
+                (InputKind::Loki, DocumentKind::Elastic) => Some("an Elasticsearch response"),
+                (InputKind::Elastic, DocumentKind::Loki) => Some("a Loki response"),
+                _ => None,
+            };
+            if let Some(other) = other {
+                return Err(SourceError::Export {
+                    name: reader.name().to_string(),
+                    what: format!(
+                        "--input {} was given, but this is {other}",
+                        if kind == InputKind::Loki {
+                            "loki"
+                        } else {
+                            "elastic"
+                        }
+                    ),
+                });
+            }
             return read_whole_document(
                 reader,
                 std::mem::take(cutter.buffer()),
