@@ -93,6 +93,7 @@ fn chunk(data: &[u8]) -> Chunk {
         data: data.to_vec(),
         meta: None,
         cut_lines: Vec::new(),
+        framed: false,
     }
 }
 

@@ -18,7 +18,11 @@
 //! - `{`: a JSON object whose first key is one of stern's (`message`,
 //!   `podName`, …) and that has a string `message` and `podName` is stern
 //!   JSON; anything else (Envoy's JSON format) is raw.
-//! - a digit: an RFC 3339 time followed by one space is kubectl
+//! - `{` (not stern's): a log store's NDJSON export recognised by its first
+//!   key (logcli `-o jsonl`, elasticdump hits and documents, stern
+//!   `-o extjson`; see [`crate::source::export`]); anything else stays raw.
+//! - a digit: an RFC 3339 time followed by `{k="v", ..}` is logcli
+//!   `-o default`. An RFC 3339 time followed by one space is kubectl
 //!   `--timestamps`. pilot-agent's own lines (`2026-…Z\tinfo\t…`) put a tab
 //!   after the time and stay raw.
 //! - a lowercase letter, a digit or ESC: stern text, but only if the tokens
@@ -39,7 +43,7 @@ use crate::time::parse_rfc3339_ms;
 /// Which envelope to expect (`--input`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum InputKind {
-    /// Detect per line.
+    /// Detect per input (a whole Loki or Elasticsearch JSON response) and per line.
     #[default]
     Auto,
     /// The access-log line as Envoy wrote it.
@@ -50,6 +54,15 @@ pub enum InputKind {
     Stern,
     /// stern `--output json`.
     SternJson,
+    /// stern `--output extjson`.
+    SternExtjson,
+    /// logcli `query --output jsonl` or `--output default` (`-o raw` is `raw`).
+    Logcli,
+    /// Loki: a saved `query_range` response, `tail` messages, or logcli lines.
+    Loki,
+    /// Elasticsearch/OpenSearch: a saved `_search` response, scroll pages, or
+    /// elasticdump NDJSON (whole hits or `--sourceOnly`; Filebeat, Elastic Agent, Fluent Bit, Fluentd fields).
+    Elastic,
 }
 
 /// Metadata the envelope carried about the stream the line came from.
@@ -102,6 +115,18 @@ impl EnvelopeDecoder {
             InputKind::Kubectl => try_kubectl(line),
             InputKind::Stern => self.try_stern(line, true),
             InputKind::SternJson => self.try_stern_json(line),
+            InputKind::SternExtjson => {
+                self.try_export(line, crate::source::export::stern::decode_extjson)
+            }
+            InputKind::Elastic => {
+                self.try_export(line, crate::source::export::elastic::decode_line)
+            }
+            InputKind::Logcli | InputKind::Loki => match line.first() {
+                Some(b'{') => {
+                    self.try_export(line, crate::source::export::loki::decode_logcli_jsonl)
+                }
+                _ => self.try_logcli_default(line),
+            },
             InputKind::Auto => self.detect(line),
         };
         decoded.unwrap_or_else(|| raw(line))
@@ -111,8 +136,23 @@ impl EnvelopeDecoder {
     fn detect<'a>(&'a mut self, line: &'a [u8]) -> Option<Enveloped<'a>> {
         match *line.first()? {
             b'[' => try_kubectl_prefix(line),
-            b'{' if first_key_is_stern(line) => self.try_stern_json(line),
+            b'{' => {
+                if first_key_is_stern(line)
+                    && scan_stern_json(line).is_some_and(|f| f.message.is_some() && f.pod.is_some())
+                {
+                    return self.try_stern_json(line);
+                }
+                crate::source::export::decode_json_line(line, &mut self.scratch)
+            }
             b'0'..=b'9' => match split_timestamp(line) {
+                // logcli `-o default`: `TS {labels} line`.
+                Some((_, payload))
+                    if payload.first() == Some(&b'{')
+                        && crate::source::export::loki::decode_logcli_default(payload)
+                            .is_some() =>
+                {
+                    self.try_logcli_default(line)
+                }
                 Some((ms, payload)) => Some(Enveloped {
                     meta: StreamMeta::default(),
                     timestamp_ms: Some(ms),
@@ -124,6 +164,38 @@ impl EnvelopeDecoder {
             b'a'..=b'z' | 0x1b => self.try_stern(line, false),
             _ => None,
         }
+    }
+
+    /// Decodes one line of a log store's NDJSON export (see [`crate::source::export`]).
+    fn try_export<'a>(
+        &'a mut self,
+        line: &[u8],
+        decode: fn(&[u8]) -> Option<crate::source::export::Entry>,
+    ) -> Option<Enveloped<'a>> {
+        Some(decode(line)?.place(&mut self.scratch))
+    }
+
+    /// Parses a logcli `-o default` line: `TS {k="v", ..}  line` (labels padded, colours stripped).
+    fn try_logcli_default<'a>(&'a mut self, line: &'a [u8]) -> Option<Enveloped<'a>> {
+        let stripped;
+        let text: &[u8] = if memchr(0x1b, line).is_some() {
+            let mut out = Vec::new();
+            strip_ansi(line, &mut out);
+            stripped = out;
+            &stripped
+        } else {
+            line
+        };
+        let (ms, rest) = split_timestamp(text)?;
+        let (pick, at) = crate::source::export::loki::decode_logcli_default(rest)?;
+        let entry = crate::source::export::Entry {
+            namespace: pick.namespace,
+            pod: pick.pod,
+            container: pick.container,
+            timestamp_ms: Some(ms),
+            line: String::from_utf8_lossy(&rest[at..]).into_owned(),
+        };
+        Some(entry.place(&mut self.scratch))
     }
 
     /// Parses stern's text output, stripping ANSI colours into `scratch` first when present.
@@ -295,7 +367,7 @@ fn stern_message<'a>(
 /// `--timestamps` (or `=default`) writes RFC 3339 with nanoseconds in the
 /// `--timezone` (local by default, so possibly with an offset); `=short`
 /// writes `MM-DD HH:MM:SS`, which has no year, so it is dropped without a time.
-fn split_stern_timestamp(message: &[u8]) -> (Option<i64>, &[u8]) {
+pub(crate) fn split_stern_timestamp(message: &[u8]) -> (Option<i64>, &[u8]) {
     if let Some((ms, payload)) = split_timestamp(message) {
         return (Some(ms), payload);
     }
@@ -866,6 +938,33 @@ mod tests {
             assert_raw(InputKind::Auto, line);
             assert_raw(InputKind::SternJson, line);
         }
+    }
+
+    #[test]
+    fn log_store_lines_in_auto() {
+        let access = String::from_utf8_lossy(ACCESS);
+        let logcli = format!(
+            "2026-11-20T11:43:14Z {{container=\"istio-proxy\", pod=\"web-api-1\"}}   {access}"
+        );
+        let (ns, pod, container, ts, payload) = decode(InputKind::Auto, logcli.as_bytes());
+        assert_eq!(ns, None);
+        assert_eq!(pod.as_deref(), Some("web-api-1"));
+        assert_eq!(container.as_deref(), Some("istio-proxy"));
+        assert_eq!(ts, Some(ms("2026-11-20T11:43:14Z")));
+        assert_eq!(payload, ACCESS);
+        // kubectl --timestamps before an Envoy JSON line, spaced or not, stays kubectl.
+        for json in [&b"{ \"a\": 1}"[..], JSON_ACCESS] {
+            let line = [TS.as_bytes(), b" ", json].concat();
+            assert_eq!(decode(InputKind::Auto, &line).4, json);
+        }
+        let jsonl =
+            serde_json::json!({"labels": {"pod": "web-api-1"}, "line": access, "timestamp": TS})
+                .to_string();
+        let (_, pod, _, ts, payload) = decode(InputKind::Auto, jsonl.as_bytes());
+        assert_eq!((pod.as_deref(), ts), (Some("web-api-1"), Some(ms(TS))));
+        assert_eq!(payload, ACCESS);
+        // Envoy's own JSON stays raw.
+        assert_raw(InputKind::Auto, JSON_ACCESS);
     }
 
     #[test]

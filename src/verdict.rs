@@ -139,6 +139,10 @@ pub struct WindowReport {
     pub seconds: i64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct InputReport {
     pub lines: u64,
@@ -148,6 +152,9 @@ pub struct InputReport {
     pub malformed: u64,
     /// Access entries dropped as repeats across inputs (same stream, write time and bytes).
     pub duplicates: u64,
+    /// Lines of other containers than istio-proxy (an export of a whole namespace), counted in `skipped`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub other_containers: u64,
     pub outside_window: u64,
     /// `file:line: text` of the first malformed lines.
     pub malformed_examples: Vec<String>,
@@ -283,6 +290,7 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
             skipped: input.skipped,
             malformed: input.malformed,
             duplicates: input.duplicates,
+            other_containers: input.other_containers,
             outside_window: input.requests.saturating_sub(in_window),
             malformed_examples: input
                 .malformed_examples

@@ -261,6 +261,7 @@ fn snapshot() -> Snapshot {
             skipped: 170,
             malformed: 10,
             duplicates: 0,
+            other_containers: 0,
             outside_window: 38,
             malformed_examples: vec!["pod/web-api-1:7: GET / garbage".to_string()],
         },

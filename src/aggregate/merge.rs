@@ -37,6 +37,7 @@ impl Aggregator {
         self.input.skipped += input.skipped;
         self.input.malformed += input.malformed;
         self.input.duplicates += input.duplicates;
+        self.input.other_containers += input.other_containers;
         let ex = &mut self.input.malformed_examples;
         ex.extend(input.malformed_examples);
         ex.sort();

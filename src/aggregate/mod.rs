@@ -83,6 +83,10 @@ pub struct InputCounts {
     /// stream, write time and bytes).
     #[serde(default)]
     pub duplicates: u64,
+    /// Lines the envelope or export attributes to another container than
+    /// istio-proxy (counted in `skipped` too).
+    #[serde(default)]
+    pub other_containers: u64,
     /// The first few malformed lines, ordered by (input, line).
     pub malformed_examples: Vec<MalformedExample>,
 }

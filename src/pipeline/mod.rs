@@ -21,7 +21,7 @@ use crate::aggregate::{AggregateConfig, Aggregator, StreamId};
 use crate::envelope::{EnvelopeDecoder, InputKind, StreamMeta};
 use crate::format::{FormatSet, LineParser, Parsed};
 use crate::request::classify;
-use crate::source::file::{Input, check_distinct, read_chunks};
+use crate::source::file::{Input, check_distinct, read_chunks_as};
 use crate::source::{Chunk, SourceError, SourceMeta};
 
 mod repeats;
@@ -94,8 +94,9 @@ pub fn run_files(
     let (aggregator, notes) = run_workers(formats, aggregate, config, names, seen, |emit| {
         let mut contents: Vec<(u128, &Input)> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
-            let stats = read_chunks(
+            let stats = read_chunks_as(
                 input,
+                config.input_kind,
                 i as u32,
                 config.chunk_size,
                 config.max_line,
@@ -110,6 +111,13 @@ pub fn run_files(
                 };
                 warnings.push(format!(
                     "{input}: decompression OK, {what} ignored ({bytes} bytes after the last gzip member)"
+                ));
+            }
+            if stats.dropped_entries > 0 {
+                warnings.push(format!(
+                    "{input}: Loki dropped {} entr{} from this tail (dropped_entries): they are not counted",
+                    stats.dropped_entries,
+                    if stats.dropped_entries == 1 { "y" } else { "ies" }
                 ));
             }
             // Empty inputs are all alike and count nothing twice.
@@ -224,6 +232,8 @@ pub struct Worker {
     namespace_flag: Option<Arc<str>>,
     notes: Notes,
     scratch: Vec<u8>,
+    /// Returns true while the chunk being processed holds framed lines (a whole document's entries).
+    framed: bool,
 }
 
 /// The previous line's stream metadata (owned) and the stream it mapped to.
@@ -253,6 +263,7 @@ impl Worker {
             namespace_flag: aggregate.namespace.as_deref().map(Arc::from),
             notes: Notes::default(),
             scratch: Vec::new(),
+            framed: false,
         }
     }
 
@@ -263,6 +274,7 @@ impl Worker {
     pub fn process(&mut self, chunk: &Chunk) {
         let source = chunk.meta.as_deref();
         let mut cut = chunk.cut_lines.iter().copied().peekable();
+        self.framed = chunk.framed;
         for (line_no, line) in (chunk.first_line..).zip(chunk.lines()) {
             if cut.next_if_eq(&line_no).is_some() {
                 self.aggregator.input.lines += 1;
@@ -288,9 +300,27 @@ impl Worker {
             namespace_flag,
             notes,
             scratch,
+            framed,
         } = self;
         aggregator.input.lines += 1;
-        let env = decoder.decode(line);
+        let (env, line) = if *framed {
+            let env = crate::source::export::unframe(line);
+            (env, env.payload)
+        } else {
+            (decoder.decode(line), line)
+        };
+        // An envelope or export that names another container than the proxy's:
+        // that container's lines are no access log (kubectl --all-containers, a Loki namespace query).
+        if source.is_none()
+            && env
+                .meta
+                .container
+                .is_some_and(|c| c != PROXY_CONTAINER.as_bytes())
+        {
+            aggregator.input.skipped += 1;
+            aggregator.input.other_containers += 1;
+            return;
+        }
         let meta = match source {
             Some(s) => StreamMeta {
                 namespace: Some(s.namespace.as_bytes()),
@@ -340,6 +370,9 @@ impl Worker {
         }
     }
 }
+
+/// The container whose log holds the access log; lines an envelope attributes to another are skipped.
+pub const PROXY_CONTAINER: &str = "istio-proxy";
 
 /// The substream of a metadata-less line by the address that received it (see [`Aggregator::substream`]).
 fn substream_of(
@@ -495,6 +528,7 @@ mod tests {
             data: b"info starting\nxxxxxxxx\ninfo done\n".to_vec(),
             meta: None,
             cut_lines: vec![8],
+            framed: false,
         };
         worker.process(&chunk);
         let input = &worker.aggregator.input;

@@ -18,8 +18,10 @@ use std::io;
 use std::path::PathBuf;
 
 use super::decode::{BINARY_CHECK_BYTES, RawSource, binary_reason};
+use super::export;
 use super::lines::LineCutter;
 use super::{Chunk, SourceError};
+use crate::envelope::InputKind;
 
 pub use super::decode::{Compression, InputReader};
 pub use super::lines::DEFAULT_MAX_LINE;
@@ -170,6 +172,8 @@ pub struct ReadStats {
     /// A fingerprint of the decoded bytes (XXH3-128): equal for the same
     /// lines whatever the compression. Covers only what was read when `stopped`.
     pub content_hash: u128,
+    /// Entries a Loki `tail` export says were dropped (never read: the verdict misses them).
+    pub dropped_entries: u64,
     /// Bytes after the last gzip member that were ignored, as `zcat` does,
     /// and whether they were all NUL (padding); None if there were none.
     pub ignored_trailing: Option<(u64, bool)>,
@@ -206,9 +210,35 @@ pub fn read_chunks(
     progress: &dyn Fn(u64),
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<ReadStats, SourceError> {
+    read_chunks_as(
+        input,
+        InputKind::Auto,
+        input_index,
+        chunk_size,
+        max_line,
+        progress,
+        emit,
+    )
+}
+
+/// [`read_chunks`] for `--input KIND`: with `auto`, `loki` and `elastic`, an
+/// input that starts like a whole JSON document (a saved Loki or
+/// Elasticsearch response, see [`super::export`]) is read as one and cut
+/// into framed chunks; `loki` and `elastic` insist on it unless the input is
+/// one entry per line (logcli, elasticdump).
+pub fn read_chunks_as(
+    input: &Input,
+    kind: InputKind,
+    input_index: u32,
+    chunk_size: usize,
+    max_line: usize,
+    progress: &dyn Fn(u64),
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<ReadStats, SourceError> {
     let mut reader = input.open()?;
-    read_chunks_from(
+    read_chunks_impl(
         &mut reader,
+        kind,
         input_index,
         chunk_size,
         max_line,
@@ -226,6 +256,27 @@ pub fn read_chunks_from(
     progress: &dyn Fn(u64),
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<ReadStats, SourceError> {
+    read_chunks_impl(
+        reader,
+        InputKind::Raw,
+        input_index,
+        chunk_size,
+        max_line,
+        progress,
+        emit,
+    )
+}
+
+fn read_chunks_impl(
+    reader: &mut InputReader,
+    kind: InputKind,
+    input_index: u32,
+    chunk_size: usize,
+    max_line: usize,
+    progress: &dyn Fn(u64),
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<ReadStats, SourceError> {
+    let documents = matches!(kind, InputKind::Auto | InputKind::Loki | InputKind::Elastic);
     let mut cutter = LineCutter::new(input_index, chunk_size, max_line);
     let chunk_size = cutter.chunk_size();
     let mut stats = ReadStats::default();
@@ -265,6 +316,44 @@ pub fn read_chunks_from(
             });
         }
         let at_end = n < room;
+        if documents
+            && len == 0
+            && stats.bytes == n as u64
+            && let Some(doc) = super::export::document_kind(cutter.buffer())
+        {
+            use super::export::DocumentKind;
+            let other = match (kind, doc) {
+                (InputKind::Loki, DocumentKind::Elastic) => Some("an Elasticsearch response"),
+                (InputKind::Elastic, DocumentKind::Loki) => Some("a Loki response"),
+                _ => None,
+            };
+            if let Some(other) = other {
+                return Err(SourceError::Export {
+                    name: reader.name().to_string(),
+                    what: format!(
+                        "--input {} was given, but this is {other}",
+                        if kind == InputKind::Loki {
+                            "loki"
+                        } else {
+                            "elastic"
+                        }
+                    ),
+                });
+            }
+            return read_whole_document(
+                reader,
+                std::mem::take(cutter.buffer()),
+                at_end,
+                input_index,
+                chunk_size,
+                max_line,
+                progress,
+                emit,
+                stats,
+                hasher,
+                export::MAX_DOCUMENT,
+            );
+        }
         cutter.scan(len);
         if at_end {
             cutter.finish();
@@ -282,6 +371,59 @@ pub fn read_chunks_from(
     }
     stats.lines = cutter.lines();
     stats.cut_lines = cutter.cut_lines();
+    stats.content_hash = hasher.digest128();
+    stats.ignored_trailing = reader.ignored_trailing();
+    Ok(stats)
+}
+
+/// Reads the rest of a whole JSON document (up to `limit` bytes, [`export::MAX_DOCUMENT`]) and cuts its entries.
+#[allow(clippy::too_many_arguments)]
+fn read_whole_document(
+    reader: &mut InputReader,
+    mut doc: Vec<u8>,
+    mut at_end: bool,
+    input_index: u32,
+    chunk_size: usize,
+    max_line: usize,
+    progress: &dyn Fn(u64),
+    emit: &mut dyn FnMut(Chunk) -> bool,
+    mut stats: ReadStats,
+    mut hasher: xxhash_rust::xxh3::Xxh3,
+    limit: usize,
+) -> Result<ReadStats, SourceError> {
+    let mut reported_raw = reader.raw_bytes_read();
+    while !at_end {
+        let room = (limit + 1).saturating_sub(doc.len()).min(8 << 20);
+        if room == 0 {
+            return Err(SourceError::Export {
+                name: reader.name().to_string(),
+                what: format!(
+                    "a saved JSON response over {} MiB: export NDJSON instead (logcli -o jsonl, elasticdump), or save smaller pages",
+                    limit >> 20
+                ),
+            });
+        }
+        let before = doc.len();
+        let n = reader
+            .read_up_to(room as u64, &mut doc)
+            .map_err(|e| reader.error(e))?;
+        hasher.update(&doc[before..]);
+        let raw = reader.raw_bytes_read();
+        if raw > reported_raw {
+            progress(raw - reported_raw);
+            reported_raw = raw;
+        }
+        stats.raw_bytes = raw;
+        stats.bytes += n as u64;
+        at_end = n < room;
+    }
+    let doc_stats =
+        export::read_document(reader.name(), &doc, input_index, chunk_size, max_line, emit)?;
+    stats.lines = doc_stats.lines;
+    stats.cut_lines = doc_stats.cut_lines;
+    stats.chunks = doc_stats.chunks;
+    stats.stopped = doc_stats.stopped;
+    stats.dropped_entries = doc_stats.dropped_entries;
     stats.content_hash = hasher.digest128();
     stats.ignored_trailing = reader.ignored_trailing();
     Ok(stats)
@@ -373,6 +515,59 @@ mod tests {
         ) {
             check(&bytes, chunk_size, max_line);
         }
+    }
+
+    #[test]
+    fn a_document_over_the_limit_is_refused_naming_the_file() {
+        let doc = format!(
+            r#"{{"took":1,"hits":{{"hits":[{}]}}}}"#,
+            vec![r#"{"_source":{"message":"x"}}"#; 100_000].join(",")
+        );
+        let head = doc.as_bytes()[..64].to_vec();
+        let rest = doc.as_bytes()[64..].to_vec();
+        let mut reader = InputReader::from_reader("hits.json", io::Cursor::new(rest)).unwrap();
+        let err = read_whole_document(
+            &mut reader,
+            head.clone(),
+            false,
+            0,
+            1 << 16,
+            1 << 10,
+            &|_| {},
+            &mut |_| true,
+            ReadStats::default(),
+            xxhash_rust::xxh3::Xxh3::new(),
+            1 << 20,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("hits.json: a saved JSON response over 1 MiB"),
+            "{err}"
+        );
+        // Under the limit, every hit is a line.
+        let rest = doc.as_bytes()[64..].to_vec();
+        let mut reader = InputReader::from_reader("hits.json", io::Cursor::new(rest)).unwrap();
+        let mut lines = 0;
+        let stats = read_whole_document(
+            &mut reader,
+            head,
+            false,
+            0,
+            1 << 16,
+            1 << 10,
+            &|_| {},
+            &mut |c| {
+                assert!(c.framed);
+                lines += c.lines().count();
+                true
+            },
+            ReadStats::default(),
+            xxhash_rust::xxh3::Xxh3::new(),
+            8 << 20,
+        )
+        .unwrap();
+        assert_eq!((lines, stats.lines), (100_000, 100_000));
     }
 
     #[test]

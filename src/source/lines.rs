@@ -46,6 +46,8 @@ pub struct LineCutter {
     /// Returns true while the rest of a cut line is being thrown away.
     discarding: bool,
     cut_lines: u64,
+    /// Marks every chunk as framed (see [`Chunk::framed`]).
+    framed: bool,
 }
 
 impl LineCutter {
@@ -68,6 +70,7 @@ impl LineCutter {
             next_line: 1,
             discarding: false,
             cut_lines: 0,
+            framed: false,
         }
     }
 
@@ -85,6 +88,12 @@ impl LineCutter {
     /// Tags every chunk with the stream's metadata (the Kubernetes source knows the pod).
     pub fn with_meta(mut self, meta: Arc<SourceMeta>) -> LineCutter {
         self.meta = Some(meta);
+        self
+    }
+
+    /// Marks every chunk as holding framed lines (a whole document's entries, see [`Chunk::framed`]).
+    pub fn framed(mut self) -> LineCutter {
+        self.framed = true;
         self
     }
 
@@ -217,6 +226,7 @@ impl LineCutter {
             data: std::mem::replace(&mut self.data, next),
             meta: self.meta.clone(),
             cut_lines: std::mem::take(&mut self.pending_cut),
+            framed: self.framed,
         };
         self.next_line += self.pending_lines;
         self.pending_lines = 0;

@@ -11,6 +11,7 @@ use std::iter::FusedIterator;
 use std::sync::Arc;
 
 pub mod decode;
+pub mod export;
 pub mod file;
 pub mod kube;
 pub mod kube_error;
@@ -46,6 +47,9 @@ pub struct Chunk {
     /// Numbers of the lines in `data` that were cut at the maximum line
     /// length, ascending: the pipeline counts them malformed.
     pub cut_lines: Vec<u64>,
+    /// Returns true if the lines are framed by [`export::frame`] (a whole
+    /// document's entries): the frame, not the envelope, gives their metadata.
+    pub framed: bool,
 }
 
 impl Chunk {
@@ -108,6 +112,9 @@ pub enum SourceError {
         second: String,
         how: &'static str,
     },
+    /// A log store's export that cannot be read (not the document it starts like, too large).
+    #[error("{name}: {what}")]
+    Export { name: String, what: String },
 }
 
 #[cfg(test)]
@@ -121,6 +128,7 @@ mod tests {
             data: data.to_vec(),
             meta: None,
             cut_lines: Vec::new(),
+            framed: false,
         };
         chunk.lines().map(<[u8]>::to_vec).collect()
     }
