@@ -356,12 +356,17 @@ impl Aggregator {
         if !req.is_plaintext() {
             return start;
         }
-        let end = req
-            .time_ms
-            .zip(req.duration_ms)
-            .map(|(s, d)| s.saturating_add(d.min(i64::MAX as u64) as i64))
-            .or(envelope_ms)
-            .or(start);
+        // Never after the line was written (the window's end is a write time).
+        let end = match (
+            req.time_ms
+                .zip(req.duration_ms)
+                .map(|(s, d)| s.saturating_add(d.min(i64::MAX as u64) as i64)),
+            envelope_ms,
+        ) {
+            (Some(e), Some(w)) => Some(e.min(w)),
+            (e, w) => e.or(w),
+        }
+        .or(start);
         match (self.config.known_window, start, end) {
             (Some(w), Some(s), Some(e)) if s <= w.end_ms && e > w.end_ms => Some(w.end_ms),
             _ => end,
