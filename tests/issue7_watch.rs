@@ -585,7 +585,7 @@ fn issue_7_28_a_corrupt_state_file_is_refused_in_strictlys_words() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let mut bytes = b"STRICTLY-STATE\n".to_vec();
-    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&strictly::watch::state::VERSION.to_le_bytes());
     bytes.extend_from_slice(&[0xff; 9]);
     std::fs::write(&state, &bytes).unwrap();
     let out = watch(
