@@ -70,7 +70,8 @@ fn the_labs_two_sample_lines_make_web_api_blocked() {
     assert_eq!(d["mtls"], 1);
     assert_eq!(d["plaintext"], 1);
     assert_eq!(d["audited"], 1);
-    assert_eq!(d["last_plaintext"], "2021-06-14T10:29:53.284Z");
+    // A plaintext request counts when it ended: START_TIME 53.284 + DURATION 10 ms.
+    assert_eq!(d["last_plaintext"], "2021-06-14T10:29:53.294Z");
     let sources = d["sources"].as_array().unwrap();
     assert!(sources.iter().any(|s| s["source"]
         == "spiffe://cluster.local/ns/istioinaction/sa/sleep"
@@ -95,7 +96,7 @@ fn window_is_half_open_with_until() {
     assert_eq!(d["plaintext"], 0);
     assert_eq!(d["verdict"], "ready", "{d:#}");
     assert_eq!(d["coverage"]["complete"], true);
-    // The plaintext request at the window's start does not block but is shown.
+    // The plaintext request that ended at the window's start (DURATION 0) does not block but is shown.
     assert_eq!(d["last_plaintext"], "2026-11-20T11:00:00Z");
     assert_eq!(r["input"]["outside_window"], 3);
     assert_eq!(code, 0);

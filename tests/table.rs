@@ -80,9 +80,9 @@ fn issue_7_27_the_table_fits_the_terminal_and_wide_shows_everything() {
         .lines()
         .find(|l| l.contains("default/httpbin"))
         .unwrap();
-    assert!(httpbin.contains("2026-11-20T10:54:03.150Z"), "{httpbin}");
+    assert!(httpbin.contains("2026-11-20T10:54:03.153Z"), "{httpbin}");
     assert_eq!(
-        httpbin.matches("2026-11-20T10:54:03.150Z").count(),
+        httpbin.matches("2026-11-20T10:54:03.153Z").count(),
         1,
         "the reason does not repeat it: {httpbin}"
     );
