@@ -117,3 +117,34 @@ fn f7_the_same_export_twice_in_one_stream_counts_once() {
     );
     assert_eq!(code, 1);
 }
+
+#[test]
+fn f10_a_plaintext_only_replica_is_not_split_from_its_deployment() {
+    let mut log = String::new();
+    for m in 0..12 {
+        log.push_str(&format!(
+            "[pod/web-api-7d9f8c6b5-x2x4z/istio-proxy] 2026-11-20T11:{m:02}:00.010000000Z {}",
+            lab(
+                &format!("2026-11-20T11:{m:02}:00.000Z"),
+                5,
+                "spiffe://cluster.local/ns/shop/sa/web",
+                "-"
+            )
+        ));
+    }
+    // The sibling replica only ever received plaintext: no SAN names its namespace.
+    log.push_str(&format!(
+        "[pod/web-api-7d9f8c6b5-q9w8z/istio-proxy] 2026-11-20T11:30:00.010000000Z {}",
+        lab("2026-11-20T11:30:00.000Z", 5, "-", "10.9.9.9")
+    ));
+    let (code, r) = report(&log, &["--window", "1h"]);
+    let names: Vec<&str> = r["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["destination"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["shop/web-api"], "{r}");
+    assert_eq!(destination(&r, "shop/web-api")["verdict"], "blocked");
+    assert_eq!(code, 1);
+}

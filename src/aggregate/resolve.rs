@@ -84,6 +84,24 @@ impl Aggregator {
     /// The final name of each destination id, with a hint where it could not be settled.
     fn final_names(&self) -> Vec<(String, Option<String>)> {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        // Per workload name: the one namespace its replicas' own SANs name
+        // (None when they name several). A replica that received only
+        // plaintext names none itself, yet is its siblings' workload: it must
+        // not split off as `unknown/NAME` and leave them `ready` (review F10).
+        let mut sibling_ns: std::collections::HashMap<&str, Option<u32>> =
+            std::collections::HashMap::new();
+        for info in &self.stream_info {
+            if let (Some(w), OneOf::One(ns)) = (&info.workload, info.named_ns) {
+                sibling_ns
+                    .entry(w.as_str())
+                    .and_modify(|seen| {
+                        if *seen != Some(ns) {
+                            *seen = None;
+                        }
+                    })
+                    .or_insert(Some(ns));
+            }
+        }
         self.dest_kind
             .iter()
             .enumerate()
@@ -119,6 +137,18 @@ impl Aggregator {
                             None,
                         ),
                         (OneOf::None, Some(flag)) => (format!("{flag}/{workload}"), None),
+                        (OneOf::None, None)
+                            if sibling_ns.get(workload.as_str()).is_some_and(Option::is_some) =>
+                        {
+                            let ns = sibling_ns[workload.as_str()].unwrap_or_default();
+                            (
+                                format!("{}/{workload}", text(self.namespaces.name(ns))),
+                                Some(format!(
+                                    "{}: the namespace is taken from its sibling replicas' lines (pass -n to be explicit)",
+                                    info.display
+                                )),
+                            )
+                        }
                         (OneOf::Many, Some(flag)) => (
                             format!("{flag}/{workload}"),
                             Some(format!(
