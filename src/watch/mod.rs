@@ -15,10 +15,8 @@
 //! tick sees one consistent aggregate to prune, resolve and snapshot, rather
 //! than shards changing under it; followers only move bytes.
 
-pub mod follow;
 mod history;
 pub mod live;
-pub mod pods;
 pub mod snapshot;
 pub mod state;
 
@@ -36,7 +34,7 @@ use crate::format::FormatSet;
 use crate::pipeline::Worker;
 use crate::render::{OutputKind, RenderOptions};
 use crate::source::Chunk;
-use crate::source::kube::{self, KubeAccess, KubeError, KubeSelection, PeerIndex};
+use crate::source::kube::{self, KubeAccess, KubeError, KubeSelection, PeerIndex, follow, pods};
 use crate::verdict::{self, Report, VerdictConfig};
 
 use follow::{Cursor, Follow, Health, Progress};
