@@ -203,6 +203,7 @@ fn destination(
         },
         sources,
         hint: None,
+        pod_labels: None,
     }
 }
 

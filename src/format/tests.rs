@@ -253,7 +253,8 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 Path,
                 Authority,
             ],
-        ),        (
+        ),
+        (
             "strictly",
             &[
                 StartTime,

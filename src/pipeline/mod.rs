@@ -444,6 +444,8 @@ pub struct ClusterRun {
     pub peers: crate::source::kube::PeerIndex,
     /// Logs that could not be read (the replica then counts as not covered).
     pub failures: Vec<String>,
+    /// The pods read, by stream name (`NS/pod/NAME/CONTAINER`): their labels make `policy`'s selectors.
+    pub streams: std::collections::BTreeMap<String, Arc<crate::source::SourceMeta>>,
 }
 
 /// `report` from the Kubernetes API: select the pods, read every log since
@@ -499,11 +501,16 @@ pub fn run_cluster(
         }
         aggregator.declare(r.input, &r.name(), &r.target.meta, error);
     }
+    let streams = requests
+        .iter()
+        .map(|r| (r.target.name(), r.target.meta.clone()))
+        .collect();
     Ok(ClusterRun {
         aggregator,
         names,
         peers,
         failures,
+        streams,
     })
 }
 

@@ -15,6 +15,7 @@ pub mod export;
 pub mod file;
 pub mod kube;
 pub mod kube_error;
+pub mod kube_labels;
 pub mod lines;
 
 /// What a source knows about a stream before reading a line of it (the
