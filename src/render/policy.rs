@@ -218,7 +218,7 @@ fn decide(d: &PolicyDestination, opts: PolicyOptions) -> Decision {
 /// The comment for a blocked workload: its plaintext callers, and why no port exception.
 fn blocked(d: &PolicyDestination, opts: PolicyOptions) -> Vec<String> {
     let mut callers: Vec<_> = d.sources.iter().filter(|s| s.plaintext > 0).collect();
-    callers.sort_by(|a, b| b.plaintext.cmp(&a.plaintext));
+    callers.sort_by_key(|s| std::cmp::Reverse(s.plaintext));
     let mut named: Vec<String> = callers
         .iter()
         .take(CALLERS_SHOWN)

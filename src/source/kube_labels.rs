@@ -148,10 +148,10 @@ mod tests {
         );
         assert_eq!(s.pods, 2);
         assert_eq!(s.also_selects, ["ns/web-canary"]);
-        let alone = selector(&[&a], [&a, &other].into_iter()).unwrap();
+        let alone = selector(&[&a], [&a, &other]).unwrap();
         assert_eq!(alone.labels.len(), 2, "app and version, not the hash");
         assert!(alone.also_selects.is_empty());
         let bare = pod("ns", "x", "x", &[("pod-template-hash", "abc")]);
-        assert!(selector(&[&bare], [&bare].into_iter()).is_none());
+        assert!(selector(&[&bare], [&bare]).is_none());
     }
 }
