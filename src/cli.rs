@@ -314,7 +314,7 @@ pub struct PolicyArgs {
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
 
-    /// Where only one port is blocked, STRICT with that port PERMISSIVE (needs per-port evidence in the report).
+    /// Where only one port is blocked, STRICT with that port PERMISSIVE. Reports have no per-port counts yet: no exception is written, a comment says so.
     #[arg(long)]
     pub port_exceptions: bool,
 
