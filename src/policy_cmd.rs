@@ -34,13 +34,7 @@ pub fn run(args: PolicyArgs, matches: Option<&clap::ArgMatches>) -> Result<u8> {
                     path.display()
                 );
             }
-            let bytes = if path.as_os_str() == "-" {
-                let mut b = Vec::new();
-                io::Read::read_to_end(&mut io::stdin(), &mut b).context("--from -: stdin")?;
-                b
-            } else {
-                std::fs::read(path).with_context(|| format!("--from {}", path.display()))?
-            };
+            let bytes = read_capped(path)?;
             PolicyReport::from_json(&bytes).with_context(|| {
                 format!(
                     "--from {}: not a strictly JSON report (strictly report -o json)",
@@ -65,6 +59,34 @@ pub fn run(args: PolicyArgs, matches: Option<&clap::ArgMatches>) -> Result<u8> {
     }
     let complete = summary.workloads_without_policy == 0 && summary.workloads_with_policy > 0;
     Ok(if complete { 0 } else { 1 })
+}
+
+/// The largest saved report `--from` reads: a report is a few KiB per
+/// destination, so this is tens of thousands of workloads, and a wrong file
+/// (a log, a disk image) is refused instead of read whole into memory.
+const MAX_REPORT_BYTES: u64 = 256 << 20;
+
+/// Reads `--from` (a file, or `-` for stdin) up to [`MAX_REPORT_BYTES`].
+fn read_capped(path: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let shown = path.display();
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).with_context(|| format!("--from {shown}"))?)
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_REPORT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("--from {shown}"))?;
+    if bytes.len() as u64 > MAX_REPORT_BYTES {
+        bail!(
+            "--from {shown}: larger than {} MiB: not a strictly report",
+            MAX_REPORT_BYTES >> 20
+        );
+    }
+    Ok(bytes)
 }
 
 /// The flags given on the command line (`--long`, or the value name of a positional).
@@ -130,7 +152,7 @@ fn instrument_targets(args: &InstrumentArgs) -> Result<Vec<InstrumentTarget>> {
     };
     if let Some(selector) = &args.selector {
         let labels = parse_selector(selector)?;
-        let name = labels.values().cloned().collect::<Vec<_>>().join("-");
+        let name = resource_name(labels.values());
         return Ok(vec![InstrumentTarget {
             namespace: namespace_of(None)?,
             name,
@@ -164,23 +186,46 @@ fn instrument_targets(args: &InstrumentArgs) -> Result<Vec<InstrumentTarget>> {
     Ok(targets)
 }
 
+/// A DNS-1123 name for the resources from label values (`app=Cart_V2` → `cart-v2`).
+fn resource_name<'a>(values: impl Iterator<Item = &'a String>) -> String {
+    let joined: String = values
+        .map(|v| v.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join("-")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let short: String = joined.trim_matches('-').chars().take(40).collect();
+    match short.trim_end_matches('-') {
+        "" => "workload".to_string(),
+        name => name.to_string(),
+    }
+}
+
 /// `-l key=value[,key=value]`: equality only, as a PeerAuthentication's matchLabels takes.
 fn parse_selector(text: &str) -> Result<BTreeMap<String, String>> {
     let mut labels = BTreeMap::new();
     for part in text.split(',') {
-        let valid = |s: &str| {
+        // Kubernetes label syntax: `[prefix/]name` keys, values of at most 63 characters.
+        let key_ok = |s: &str| {
             !s.is_empty()
                 && s.len() <= 253
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
         };
+        let value_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 63
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
         match part.split_once('=') {
-            Some((k, v)) if valid(k.trim()) && valid(v.trim()) && !v.starts_with('=') => {
+            Some((k, v)) if key_ok(k.trim()) && value_ok(v.trim()) => {
                 labels.insert(k.trim().to_string(), v.trim().to_string());
             }
-            _ => {
-                bail!("-l/--selector: {part:?} is not KEY=VALUE (matchLabels takes equality only)")
-            }
+            _ => bail!(
+                "-l/--selector: {part:?} is not KEY=VALUE with a label's characters (matchLabels takes equality only)"
+            ),
         }
     }
     Ok(labels)

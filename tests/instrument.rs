@@ -268,4 +268,17 @@ fn issue_9_2_label_selector_names_the_resources() {
     let f = of_kind(&docs, "EnvoyFilter")[0];
     assert_eq!(f["spec"]["workloadSelector"]["labels"]["version"], "v2");
     assert_eq!(f["metadata"]["name"], "cart-v2-strictly-access-log");
+    // Label values may hold what resource names may not: the name is made a DNS-1123 one.
+    let (yaml, _, code) = instrument(&["-n", "shop", "-l", "app=Cart_V2"]);
+    assert_eq!(code, Some(0));
+    let docs = documents(&yaml);
+    schema::check_all(&docs);
+    assert_eq!(
+        of_kind(&docs, "Telemetry").len() + of_kind(&docs, "EnvoyFilter").len(),
+        1
+    );
+    assert_eq!(
+        of_kind(&docs, "EnvoyFilter")[0]["metadata"]["name"],
+        "cart-v2-strictly-access-log"
+    );
 }

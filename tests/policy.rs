@@ -369,3 +369,51 @@ fn issue_9_6_schema_check_catches_a_misspelled_field() {
     );
     assert!(schema::check(&docs[0]).unwrap_err().contains("STRICTER"));
 }
+
+#[test]
+fn issue_9_1_a_sidecar_without_traffic_keeps_the_namespace_default_off() {
+    // Read from the cluster, a workload whose pods logged no request is seen, not ready:
+    // a namespace-wide STRICT would flip it unjudged.
+    let cluster = FakeCluster::empty();
+    cluster.set_now(UNTIL);
+    let cart = [("app", "cart")];
+    cluster.add_pod(replica(
+        "cart-5f7c9bd8f4-7wqkz",
+        "cart",
+        "10.44.1.2",
+        &cart,
+        12,
+    ));
+    cluster.add_pod(replica(
+        "idle-6c8f5b9d7-q2x4z",
+        "idle",
+        "10.44.1.6",
+        &[("app", "idle")],
+        0,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = cluster.kubeconfig(dir.path());
+    let (yaml, stderr, code) = run(&[
+        "policy",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "-n",
+        "shop",
+        "--until",
+        UNTIL,
+        "--window",
+        "2h",
+    ]);
+    let docs = documents(&yaml);
+    schema::check_all(&docs);
+    assert!(
+        workload_policies(&docs).contains_key("shop/cart-strict"),
+        "{yaml}"
+    );
+    assert!(namespace_defaults(&docs).is_empty(), "{stderr}\n{yaml}");
+    assert_eq!(code, Some(1), "idle has no policy: {yaml}");
+    assert!(
+        yaml.contains("# shop/idle: insufficient, no policy"),
+        "{yaml}"
+    );
+}

@@ -141,17 +141,40 @@ pub fn render(
     Ok(summary)
 }
 
-/// A report's text on one comment line: a newline in it must not end the comment.
+/// A report's text on one comment line. Names and reasons come from the
+/// logs: anything a YAML parser could take for a line break (YAML 1.1, as
+/// libyaml and go-yaml read it, also breaks at NEL, LS and PS) would end the
+/// comment and let the rest of the text be read as YAML.
 fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r'], " ")
+    text.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
-/// Splits `namespace/name`; `None` for `unattributed`, `unknown/…` and anything without both parts.
+/// Returns true if and only if `s` is a DNS-1123 label (a namespace, most workload names).
+fn is_dns1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Splits `namespace/name`; `None` for `unattributed`, `unknown/…` and
+/// anything that is not a Kubernetes namespace and name (a destination named
+/// by a log's own SAN can be any text).
 fn namespace_and_name(destination: &str) -> Option<(&str, &str)> {
     let (ns, name) = destination.split_once('/')?;
-    let known = !ns.is_empty()
-        && !name.is_empty()
-        && !name.contains('/')
+    let known = is_dns1123_label(ns)
+        && name.len() <= 63 - "-strict".len()
+        && name.split('.').all(is_dns1123_label)
         && ns != crate::aggregate::UNKNOWN_NAMESPACE;
     known.then_some((ns, name))
 }
@@ -160,7 +183,7 @@ fn decide(d: &PolicyDestination, opts: PolicyOptions) -> Decision {
     let name = &d.destination;
     let Some((ns, workload)) = namespace_and_name(name) else {
         return Decision::Comment(vec![format!(
-            "{name}: {}, no policy: strictly could not name its namespace and workload (see the report's hints)",
+            "{name}: {}, no policy: not a Kubernetes namespace and workload name (see the report's hints; --destination NS/NAME names it)",
             d.verdict
         )]);
     };
@@ -336,6 +359,36 @@ mod tests {
             "only comments: {text}"
         );
         assert_eq!(s.workloads_without_policy, 1);
+    }
+
+    #[test]
+    fn a_caller_name_cannot_start_a_yaml_document() {
+        let mut d = dest("ns/a", "blocked");
+        d["sources"] = serde_json::json!([{
+            "source": "plaintext", "plaintext": 1,
+            "peer": "x\u{2028}---\u{2028}apiVersion: v1\u{85}kind: Secret\rmetadata: {name: s}"
+        }]);
+        let r = report(serde_json::json!({
+            "window": {"start": "s", "end": "e"}, "min_requests": 10,
+            "destinations": [d, dest("ns/b", "ready")]
+        }));
+        let (text, _) = yaml(&r);
+        let docs: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .filter(|d: &serde_yaml_ng::Value| !d.is_null())
+            .collect();
+        assert_eq!(docs.len(), 1, "{text}");
+        assert_eq!(docs[0]["kind"], "PeerAuthentication");
+    }
+
+    #[test]
+    fn names_that_are_not_kubernetes_names_get_no_policy() {
+        let r = report(serde_json::json!({
+            "window": {"start": "s", "end": "e"}, "min_requests": 10,
+            "destinations": [dest("ns/Web_API", "ready"), dest("NS/web", "ready")]
+        }));
+        let (text, s) = yaml(&r);
+        assert_eq!(s.policies, 0, "{text}");
     }
 
     #[test]
