@@ -1,13 +1,13 @@
 //! The `strictly` binary: parse the command line, read, judge, render.
 
 mod cli;
+mod policy_cmd;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use std::time::Duration;
@@ -27,11 +27,15 @@ use strictly::{format, time};
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => return usage_error(e),
     };
-    match run(cli) {
+    match run(cli, &matches) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -75,10 +79,12 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
 }
 
-fn run(cli: Cli) -> Result<u8> {
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<u8> {
     match cli.command {
         Command::Report(args) => report(args),
         Command::Watch(args) => watch(args),
+        Command::Policy(args) => policy_cmd::run(args, matches.subcommand_matches("policy")),
+        Command::Instrument(args) => policy_cmd::instrument(args),
     }
 }
 
@@ -133,6 +139,12 @@ fn use_color(choice: ColorChoice, tty: bool) -> bool {
 
 /// `strictly report`: validate → read → judge → render.
 fn report(args: ReportArgs) -> Result<u8> {
+    let report = judged_report(&args)?;
+    render_report(&report, &args.judge)
+}
+
+/// `report` up to the verdicts: validate → read → judge (`policy` shares it).
+pub(crate) fn judged_report(args: &ReportArgs) -> Result<verdict::Report> {
     let Judge {
         mut window_ms,
         formats,
@@ -142,8 +154,8 @@ fn report(args: ReportArgs) -> Result<u8> {
     }
     let until_ms = args.until.as_deref().map(parse_until).transpose()?;
     let threads = args.threads.map(threads_flag).transpose()?;
-    let source = report_source(&args)?;
-    check_source_flags(&args, &source)?;
+    let source = report_source(args)?;
+    check_source_flags(args, &source)?;
 
     let aggregate = AggregateConfig {
         namespace: args.kube.namespaces.first().cloned(),
@@ -169,7 +181,7 @@ fn report(args: ReportArgs) -> Result<u8> {
         max_sources: args.judge.max_sources.max(1),
     };
 
-    let (aggregator, names, peers) = match source {
+    let (aggregator, names, peers, streams) = match source {
         ReportSource::Files(inputs) => {
             let bar = progress_bar(&inputs, args.no_progress);
             let progress = |n: u64| bar.inc(n);
@@ -180,7 +192,7 @@ fn report(args: ReportArgs) -> Result<u8> {
             }
             let aggregator = run.aggregator;
             let names: Vec<String> = inputs.iter().map(Input::name).collect();
-            (aggregator, names, None)
+            (aggregator, names, None, None)
         }
         ReportSource::Cluster(selection) => {
             // The cluster is read as of now unless --until says otherwise; a
@@ -212,14 +224,24 @@ fn report(args: ReportArgs) -> Result<u8> {
             for f in &run.failures {
                 let _ = writeln!(io::stderr(), "strictly: warning: {f}");
             }
-            (run.aggregator, run.names, Some(run.peers))
+            (
+                run.aggregator,
+                run.names,
+                Some(run.peers),
+                Some(run.streams),
+            )
         }
     };
     let misfit = misfit_warning(&formats, pipeline.input_kind, &aggregator.input, &names);
     if let Some(why) = &misfit {
         let _ = writeln!(io::stderr(), "strictly: warning: {why}");
     }
-    let mut report = verdict::report(&aggregator.into_resolved(), &verdict_config, &names);
+    let resolved = aggregator.into_resolved();
+    let mut report = verdict::report(&resolved, &verdict_config, &names);
+    if let Some(streams) = &streams {
+        let labels = strictly::source::kube_labels::selectors(&resolved, streams);
+        verdict::attach_pod_labels(&mut report, &labels);
+    }
     report.hints.extend(misfit);
     for f in formats.iter().filter(|f| f.start_time_lacks_date()) {
         report.hints.push(format!(
@@ -235,15 +257,19 @@ fn report(args: ReportArgs) -> Result<u8> {
         };
         verdict::name_peers(&mut report, &lookup);
     }
+    Ok(report)
+}
 
+/// Writes the report as `--output` says; the exit code follows the verdicts.
+fn render_report(report: &verdict::Report, args: &JudgeArgs) -> Result<u8> {
     let stdout = io::stdout();
     let tty = stdout.is_terminal();
-    let kind = args.judge.output.unwrap_or(if tty {
+    let kind = args.output.unwrap_or(if tty {
         OutputKind::Table
     } else {
         OutputKind::Json
     });
-    let color = use_color(args.judge.color, tty);
+    let color = use_color(args.color, tty);
     let mut out = io::BufWriter::new(stdout.lock());
     // Like ls and kubectl: $COLUMNS wins, else the terminal's width; off a terminal, no limit.
     let width = std::env::var("COLUMNS")
@@ -259,9 +285,9 @@ fn report(args: ReportArgs) -> Result<u8> {
         width,
         wide: false,
     };
-    render::render(&report, kind, opts, &mut out)?;
+    render::render(report, kind, opts, &mut out)?;
     out.flush()?;
-    Ok(verdict::exit_code(&report) as u8)
+    Ok(verdict::exit_code(report) as u8)
 }
 
 /// Entries dated more than a day after now are corrupt, not evidence: one

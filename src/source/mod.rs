@@ -43,6 +43,7 @@ pub mod file;
 pub mod inputs;
 pub mod kube;
 pub mod kube_error;
+pub mod kube_labels;
 pub mod lines;
 
 /// A one-shot source of chunks: see the module doc for the contract.
