@@ -1,6 +1,7 @@
 //! The `strictly` binary: parse the command line, read, judge, render.
 
 mod cli;
+mod elastic_args;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -214,6 +215,46 @@ fn report(args: ReportArgs) -> Result<u8> {
             }
             (run.aggregator, run.names, Some(run.peers))
         }
+        ReportSource::Elastic => {
+            // Like the cluster: read as of now unless --until says otherwise,
+            // from a margin before the window, so coverage is judged per stream.
+            let end = until_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+            verdict_config.until_ms = Some(end);
+            let known = Window {
+                start_ms: end - window_ms,
+                end_ms: end,
+            };
+            let aggregate = AggregateConfig {
+                known_window: Some(known),
+                ..aggregate
+            };
+            let config = args
+                .elastic
+                .config(known.start_ms - COVERAGE_MARGIN_S * 1000, end)?
+                .context("--elastic")?;
+            let name = format!("{}/{}", config.url, config.index);
+            let bar = entries_bar(args.no_progress);
+            let progress = |n: u64| bar.inc(n);
+            let aggregator = pipeline::run_with(
+                &formats,
+                &aggregate,
+                &pipeline,
+                vec![name.clone()].into(),
+                |emit| {
+                    strictly::source::elastic::read_chunks(
+                        &config,
+                        0,
+                        pipeline.chunk_size,
+                        pipeline.max_line,
+                        &progress,
+                        emit,
+                    )
+                    .map(|_| ())
+                },
+            )?;
+            bar.finish_and_clear();
+            (aggregator, vec![name], None)
+        }
     };
     let misfit = misfit_warning(&formats, pipeline.input_kind, &aggregator.input, &names);
     if let Some(why) = &misfit {
@@ -310,6 +351,27 @@ fn check_source_flags(args: &ReportArgs, source: &ReportSource) -> Result<()> {
             if args.kube.namespaces.len() > 1 {
                 bail!(
                     "-n/--namespace: given {} times; with files it names the one namespace of pods in `kubectl logs --prefix` lines: run once per namespace",
+                    args.kube.namespaces.len()
+                );
+            }
+        }
+        ReportSource::Elastic => {
+            let flag = [
+                (!args.files.is_empty(), "files"),
+                (args.input.is_some(), "--input"),
+                (args.max_log_requests.is_some(), "--max-log-requests"),
+            ]
+            .into_iter()
+            .find_map(|(given, flag)| given.then_some(flag))
+            .or(args.kube.cluster_only_flag());
+            if let Some(flag) = flag {
+                bail!(
+                    "{flag} cannot be combined with --elastic: it reads the store, not files or the cluster (filter the store with --elastic-query)"
+                );
+            }
+            if args.kube.namespaces.len() > 1 {
+                bail!(
+                    "-n/--namespace: given {} times; with --elastic it names the namespace of documents that name none: filter with --elastic-query instead",
                     args.kube.namespaces.len()
                 );
             }
@@ -470,11 +532,16 @@ const COVERAGE_MARGIN_S: i64 = 3600;
 enum ReportSource {
     Files(Vec<Input>),
     Cluster(KubeSelection),
+    /// `--elastic URL --index PATTERN`.
+    Elastic,
 }
 
 /// Files when given; the cluster when a flag or argument says so (or `-n`
 /// with nothing piped in); else stdin (see `report --help`).
 fn report_source(args: &ReportArgs) -> Result<ReportSource> {
+    if args.elastic.elastic.is_some() {
+        return Ok(ReportSource::Elastic);
+    }
     let as_workload = |f: &std::path::PathBuf| {
         let text = f.to_str()?;
         (!f.exists()).then(|| WorkloadRef::parse(text)).flatten()
@@ -518,6 +585,20 @@ fn report_source(args: &ReportArgs) -> Result<ReportSource> {
             })
             .collect(),
     ))
+}
+
+/// A spinner in entries/s on stderr for reads from a store, only when stderr is a terminal.
+fn entries_bar(disabled: bool) -> ProgressBar {
+    if disabled || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} read {human_pos} entries ({per_sec}, {elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
 }
 
 /// A progress bar on stderr for long file reads, only when stderr is a terminal.
