@@ -13,6 +13,7 @@
 
 mod bound;
 mod cell;
+mod counted;
 mod merge;
 mod names;
 mod resolve;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bound::Folded;
 pub use cell::{Cell, Counts, Window};
+pub use counted::CountedRow;
 pub use resolve::{
     Resolved, ResolvedDestination, ResolvedSource, StreamCoverage, UNATTRIBUTED, UNKNOWN_NAMESPACE,
 };
