@@ -45,9 +45,18 @@ pub struct ElasticArgs {
     #[arg(long, value_name = "QUERY", requires = "elastic")]
     pub elastic_query: Option<String>,
 
-    /// Hits per request (at most 10000, the store's index.max_result_window).
+    /// Hits (or, with --pushdown, buckets) per request (at most 10000, the store's index.max_result_window).
     #[arg(long, value_name = "N", default_value_t = 5000, requires = "elastic")]
     pub elastic_page_size: usize,
+
+    /// Let the store count: a composite aggregation over runtime fields (grok of
+    /// the Envoy format) per hour; strictly judges the counts (windows at hour granularity).
+    #[arg(long, requires = "elastic")]
+    pub pushdown: bool,
+
+    /// Print the search request body strictly would send, and exit without sending it.
+    #[arg(long, requires = "elastic")]
+    pub explain: bool,
 
     /// PEM file of the CA that signed the store's certificate (Elasticsearch 8 makes its own: http_ca.crt).
     #[arg(long, value_name = "FILE", requires = "elastic")]

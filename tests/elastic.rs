@@ -379,3 +379,117 @@ fn issue_8_3_the_fake_refuses_from_size_past_the_result_window() {
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().unwrap().contains("Result window is too large"));
 }
+
+/// Destinations with their verdicts and request counts.
+fn judged(r: &Value) -> Value {
+    let d: Vec<Value> = r["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            serde_json::json!([
+                d["destination"],
+                d["verdict"],
+                d["requests"],
+                d["mtls"],
+                d["plaintext"],
+                d["audited"]
+            ])
+        })
+        .collect();
+    serde_json::json!({"requests": r["input"]["requests"], "destinations": d})
+}
+
+#[test]
+fn issue_8_4_pushdown_gives_the_line_by_line_verdicts() {
+    let es = es_search();
+    let lines = elastic_report(&es, &["--log-format", "lab"], &[]);
+    let lines_judged = judged(&lines);
+    assert_eq!(lines["input"]["requests"], 16, "{lines}");
+    // Pages of 2, 3 and 1000 buckets: after_key paging over every page boundary.
+    for size in ["2", "3", "1000"] {
+        let pushed = elastic_report(
+            &es,
+            &[
+                "--log-format",
+                "lab",
+                "--pushdown",
+                "--elastic-page-size",
+                size,
+            ],
+            &[],
+        );
+        assert_eq!(judged(&pushed), lines_judged, "page size {size}: {pushed}");
+        let hints = pushed["hints"].to_string();
+        assert!(
+            hints.contains("push-down") && hints.contains("whole hours"),
+            "{hints}"
+        );
+        assert_eq!(pushed["input"]["other_containers"], 2, "{pushed}");
+    }
+    // No document was shipped: only aggregations were asked for.
+    assert!(
+        es.requests()
+            .iter()
+            .filter(|r| r.2.contains("composite"))
+            .all(|r| r.2.contains("\"size\":0"))
+    );
+}
+
+#[test]
+fn issue_8_4_pushdown_fluent_bit_documents() {
+    let es = FakeElastic::from_sources_file(&fixture("exports/elasticdump-source-only.ndjson"));
+    let lines = judged(&elastic_report(&es, &["--log-format", "lab"], &[]));
+    let pushed = judged(&elastic_report(
+        &es,
+        &["--log-format", "lab", "--pushdown"],
+        &[],
+    ));
+    assert_eq!(pushed, lines);
+}
+
+#[test]
+fn issue_8_4_explain_prints_the_request_and_sends_nothing() {
+    let es = es_search();
+    let out = elastic_run(
+        &es,
+        &["--log-format", "lab", "--pushdown", "--explain"],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (first, body) = text.split_once('\n').unwrap();
+    assert_eq!(first, format!("POST {}/logs-*/_search", es.url()));
+    let body: Value = serde_json::from_str(body).expect("the body is JSON");
+    assert_eq!(body["runtime_mappings"]["strictly"]["type"], "composite");
+    let script = body["runtime_mappings"]["strictly"]["script"]["source"]
+        .as_str()
+        .unwrap();
+    assert!(script.contains("grok('\\\\A"), "{script}");
+    let sources = body["aggs"]["strictly"]["composite"]["sources"].to_string();
+    assert!(
+        sources.contains("date_histogram") && sources.contains("strictly.PeerUriSan"),
+        "{sources}"
+    );
+    assert!(es.requests().is_empty(), "--explain sends nothing");
+
+    let out = elastic_run(&es, &["--explain"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("POST {}/_search\n", es.url())),
+        "{text}"
+    );
+    assert!(text.contains("_shard_doc"), "{text}");
+}
+
+#[test]
+fn issue_8_4_pushdown_needs_one_format() {
+    let es = es_search();
+    let err = one_line_error(&elastic_run(&es, &["--pushdown"], &[]));
+    assert!(err.contains("--log-format"), "{err}");
+}

@@ -21,6 +21,7 @@ use super::export::Entry;
 use super::export::elastic::{FieldNames, from_document};
 
 pub mod http;
+pub mod pushdown;
 
 pub use http::{Auth, HttpFailure, Retry};
 

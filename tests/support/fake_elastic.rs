@@ -388,6 +388,9 @@ fn response(hits: Vec<Value>, total: Option<usize>, extra: (&str, &str)) -> Resp
 fn search(shared: &Shared, st: &mut State, body: &Value) -> Response {
     let size = body["size"].as_u64().unwrap_or(10) as usize;
     let from = body["from"].as_u64().unwrap_or(0) as usize;
+    if body.pointer("/aggs/strictly/composite").is_some() {
+        return composite(shared, body);
+    }
     let Some(pit) = body.pointer("/pit/id").and_then(Value::as_str) else {
         // from/size paging, limited as ES limits it.
         if from + size > MAX_RESULT_WINDOW {
@@ -468,4 +471,172 @@ fn scroll_page(shared: &Shared, st: &mut State, id: &str) -> Response {
         .collect();
     st.scrolls.get_mut(id).unwrap().1 = end;
     response(hits, Some(order.len()), ("_scroll_id", id))
+}
+
+/// A `_source` value by a dotted path: nested, dotted or mixed (as the Painless `pick` reads it).
+fn pick(v: &Value, path: &str) -> Option<String> {
+    let obj = v.as_object()?;
+    if let Some(x) = obj.get(path) {
+        let x = match x {
+            Value::Array(a) => a.first()?,
+            x => x,
+        };
+        match x {
+            Value::String(s) => return Some(s.clone()),
+            Value::Object(_) | Value::Null => {}
+            other => return Some(other.to_string()),
+        }
+    }
+    let mut from = 0;
+    while let Some(i) = path[from..].find('.').map(|i| i + from) {
+        if let Some(r) = obj
+            .get(&path[..i])
+            .and_then(|inner| pick(inner, &path[i + 1..]))
+        {
+            return Some(r);
+        }
+        from = i + 1;
+    }
+    None
+}
+
+/// The grok pattern of the runtime field's script: the string literal in `grok('..')`, unescaped.
+fn grok_literal(source: &str) -> String {
+    let start = source.find("grok('").expect("a grok('..') call") + "grok('".len();
+    let mut out = String::new();
+    let mut chars = source[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next().unwrap()),
+            '\'' => return out,
+            c => out.push(c),
+        }
+    }
+    panic!("an unterminated grok literal")
+}
+
+/// A composite aggregation over the `strictly` composite runtime field (its script's
+/// grok run over each document's message) and an hourly date_histogram, paged by `after`.
+fn composite(shared: &Shared, body: &Value) -> Response {
+    let rt = &body["runtime_mappings"]["strictly"];
+    assert_eq!(rt["type"], "composite", "{body}");
+    let source = rt["script"]["source"].as_str().unwrap();
+    let params = &rt["script"]["params"];
+    let regex =
+        regex_automata::meta::Regex::new(&grok_literal(source)).expect("a valid grok pattern");
+    let names: Vec<String> = regex
+        .group_info()
+        .pattern_names(regex_automata::PatternID::ZERO)
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    let comp = &body["aggs"]["strictly"]["composite"];
+    let size = comp["size"].as_u64().unwrap() as usize;
+    let sources: Vec<(String, Value)> = comp["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let (k, v) = s.as_object().unwrap().iter().next().unwrap();
+            (k.clone(), v.clone())
+        })
+        .collect();
+    let first = |doc: &Value, k: &str| {
+        params[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|p| pick(doc, p.as_str().unwrap()))
+    };
+    let mut groups: std::collections::BTreeMap<Vec<Option<String>>, u64> = Default::default();
+    for doc in shared.docs.iter().filter(|d| matches(d, &body["query"])) {
+        let mut fields: std::collections::HashMap<String, String> = Default::default();
+        for k in ["namespace", "pod", "container"] {
+            if let Some(v) = first(&doc.source, k) {
+                fields.insert(k.into(), v);
+            }
+        }
+        match first(&doc.source, "message") {
+            None => {
+                fields.insert("match".into(), "nomessage".into());
+            }
+            Some(line) => {
+                let mut caps = regex.create_captures();
+                regex.search_captures(&regex_automata::Input::new(&line), &mut caps);
+                if caps.is_match() {
+                    fields.insert("match".into(), "yes".into());
+                    for n in &names {
+                        if let Some(span) = caps.get_group_by_name(n) {
+                            fields.insert(n.clone(), line[span.range()].to_string());
+                        }
+                    }
+                } else {
+                    fields.insert("match".into(), "no".into());
+                }
+            }
+        }
+        let key: Vec<Option<String>> = sources
+            .iter()
+            .map(|(_k, def)| {
+                if let Some(h) = def.get("date_histogram") {
+                    assert_eq!(h["field"], "@timestamp");
+                    assert_eq!(h["fixed_interval"], "1h");
+                    // Zero-padded so the string order is the time order.
+                    Some(format!(
+                        "{:020}",
+                        doc.ts_ms.div_euclid(3_600_000) * 3_600_000
+                    ))
+                } else {
+                    let field = def["terms"]["field"].as_str().unwrap();
+                    assert!(def["terms"]["missing_bucket"] == true, "{def}");
+                    fields
+                        .get(field.strip_prefix("strictly.").expect("a strictly.* field"))
+                        .cloned()
+                }
+            })
+            .collect();
+        *groups.entry(key).or_default() += 1;
+    }
+    let to_json = |key: &[Option<String>]| -> Value {
+        let mut m = serde_json::Map::new();
+        for ((k, def), v) in sources.iter().zip(key) {
+            let v = match v {
+                Some(s) if def.get("date_histogram").is_some() => json!(s.parse::<i64>().unwrap()),
+                Some(s) => json!(s),
+                None => Value::Null,
+            };
+            m.insert(k.clone(), v);
+        }
+        Value::Object(m)
+    };
+    let after: Option<Vec<Option<String>>> = comp.get("after").map(|a| {
+        sources
+            .iter()
+            .map(|(k, def)| match &a[k] {
+                Value::Null => None,
+                v if def.get("date_histogram").is_some() => {
+                    Some(format!("{:020}", v.as_i64().unwrap()))
+                }
+                v => Some(v.as_str().unwrap().to_string()),
+            })
+            .collect()
+    });
+    // Missing values sort first, as Elasticsearch's missing_bucket does in ascending order.
+    let page: Vec<(&Vec<Option<String>>, &u64)> = groups
+        .iter()
+        .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a))
+        .take(size)
+        .collect();
+    let buckets: Vec<Value> = page
+        .iter()
+        .map(|(k, n)| json!({"key": to_json(k), "doc_count": n}))
+        .collect();
+    let mut agg = json!({"buckets": buckets});
+    if let Some((k, _)) = page.last() {
+        agg["after_key"] = to_json(k);
+    }
+    axum::Json(json!({"took": 3, "timed_out": false,
+        "_shards": {"total": 2, "successful": 2, "skipped": 0, "failed": 0},
+        "hits": {"max_score": null, "hits": []}, "aggregations": {"strictly": agg}}))
+    .into_response()
 }
