@@ -36,7 +36,10 @@ Examples:
   strictly report -n istioinaction deploy/web-api deploy/recommendation
   strictly report -A -l app=web-api --context prod
 
-Input: files when given; else the cluster when -A, -l, --context, --kubeconfig or a
+  # From Elasticsearch / OpenSearch (Filebeat or Fluent Bit documents), the last 7 days
+  ELASTIC_API_KEY=... strictly report --elastic https://es.example:9200 --index 'logs-*' --window 7d
+
+Input: --elastic when given; else files when given; else the cluster when -A, -l, --context, --kubeconfig or a
 workload (deploy/NAME) is given, or -n with nothing piped in; else stdin.
 
 Exit status: 0 every destination is ready; 1 some destination is blocked or
@@ -220,6 +223,9 @@ pub struct ReportArgs {
     /// Log reads in flight at once when reading the cluster (like stern's) [default: 50].
     #[arg(long, value_name = "N", value_parser = at_least_one_usize, allow_negative_numbers = true)]
     pub max_log_requests: Option<usize>,
+
+    #[command(flatten)]
+    pub elastic: crate::elastic_args::ElasticArgs,
 }
 
 const WATCH_EXAMPLES: &str = "\

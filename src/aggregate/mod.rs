@@ -13,6 +13,7 @@
 
 mod bound;
 mod cell;
+mod counted;
 mod gaps;
 mod malformed;
 mod merge;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bound::Folded;
 pub use cell::{Cell, Counts, Window};
+pub use counted::CountedRow;
 pub use gaps::{Activity, Hole};
 pub use malformed::{MalformedTimes, leading_time};
 pub use resolve::{

@@ -149,6 +149,7 @@ pub enum FormatError {
 mod builtin;
 mod config_file;
 mod diagnose;
+pub mod grok;
 mod json;
 mod known;
 mod line_parser;
