@@ -155,6 +155,9 @@ pub struct InputReport {
     /// Lines of other containers than istio-proxy (an export of a whole namespace), counted in `skipped`.
     #[serde(skip_serializing_if = "is_zero")]
     pub other_containers: u64,
+    /// ztunnel `connection failed` lines (inbound early denies): no destination pod, counted apart.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub failed_connections: u64,
     pub outside_window: u64,
     /// `file:line: text` of the first malformed lines.
     pub malformed_examples: Vec<String>,
@@ -165,6 +168,12 @@ pub struct DestinationReport {
     pub destination: String,
     pub verdict: Verdict,
     pub reason: String,
+    /// `sidecar` (istio-proxy access logs), `ambient` (ztunnel connection
+    /// logs) or `sidecar+ambient` (both, e.g. a workload moved inside the window).
+    pub dataplane: &'static str,
+    /// What the counts count: `requests` (sidecar), `connections` (ambient),
+    /// `requests+connections` (both).
+    pub unit: &'static str,
     pub requests: u64,
     pub mtls: u64,
     pub plaintext: u64,
@@ -176,6 +185,22 @@ pub struct DestinationReport {
     /// Why the destination could not be named, and what to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Ambient only: how connections in the window ended, beside mTLS/plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_outcomes: Option<crate::aggregate::OutcomeCounts>,
+}
+
+/// Dataplane, unit, and the nouns a reason counts in, one and many.
+fn dataplane_of(dest: &ResolvedDestination) -> (&'static str, &'static str, [&'static str; 2]) {
+    match (dest.sidecar, dest.ambient) {
+        (true, true) => (
+            "sidecar+ambient",
+            "requests+connections",
+            ["request or connection", "requests or connections"],
+        ),
+        (false, true) => ("ambient", "connections", ["connection", "connections"]),
+        _ => ("sidecar", "requests", ["request", "requests"]),
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -291,6 +316,7 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
             malformed: input.malformed,
             duplicates: input.duplicates,
             other_containers: input.other_containers,
+            failed_connections: input.failed_connections,
             outside_window: input.requests.saturating_sub(in_window),
             malformed_examples: input
                 .malformed_examples
@@ -437,6 +463,7 @@ fn judge(
         .map(|s| s.last_ms)
         .try_fold(i64::MIN, |acc, t| t.map(|t| acc.max(t)))
         .filter(|&t| t != i64::MIN && t <= window.start_ms);
+    let (dataplane, unit, nouns) = dataplane_of(dest);
     let (mut verdict, mut reason) = decide(
         &total,
         last_plaintext,
@@ -445,7 +472,19 @@ fn judge(
         &short,
         window,
         min_requests,
+        nouns,
     );
+    let connection_outcomes = dest
+        .ambient
+        .then(|| crate::aggregate::outcomes_in(&dest.outcomes, window.start_ms, window.end_ms));
+    if let Some(o) = connection_outcomes
+        && o.rejected_plaintext > 0
+    {
+        reason.push_str(&format!(
+            " ({} of them rejected by a policy: the caller is still trying plaintext)",
+            o.rejected_plaintext
+        ));
+    }
     if let Some((n, from)) = unattributed
         && verdict != Verdict::Blocked
     {
@@ -466,6 +505,8 @@ fn judge(
         destination: dest.name.clone(),
         verdict,
         reason,
+        dataplane,
+        unit,
         requests: total.requests(),
         mtls: total.mtls,
         plaintext: total.plaintext,
@@ -479,6 +520,7 @@ fn judge(
         },
         sources,
         hint: dest.hint.clone(),
+        connection_outcomes,
     }
 }
 
@@ -505,6 +547,8 @@ fn covers(s: &crate::aggregate::StreamCoverage, window: &Window) -> bool {
 }
 
 /// The verdict rules of spec §4, with the sentence that explains the outcome.
+// Plain inputs of one rule table; a struct for them would only be unpacked here.
+#[allow(clippy::too_many_arguments)]
 fn decide(
     total: &Counts,
     last_plaintext: Option<i64>,
@@ -513,12 +557,14 @@ fn decide(
     short: &[StreamShort],
     window: &Window,
     min_requests: u64,
+    nouns: [&str; 2],
 ) -> (Verdict, String) {
-    let plural = |n: u64, one: &str| {
+    // Sidecars log requests, ztunnel connections: the reason says which.
+    let plural = |n: u64, _one: &str| {
         if n == 1 {
-            one.to_string()
+            nouns[0].to_string()
         } else {
-            format!("{one}s")
+            nouns[1].to_string()
         }
     };
     if total.plaintext > 0 {
@@ -655,6 +701,8 @@ mod tests {
         assert_eq!(window(&cfg, Some(99_999)).end_ms, 1_234);
     }
 
+    const NOUNS: [&str; 2] = ["request", "requests"];
+
     #[test]
     fn verdict_rules() {
         let w = Window {
@@ -666,15 +714,15 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            decide(&mtls, None, None, true, &[], &w, 10).0,
+            decide(&mtls, None, None, true, &[], &w, 10, NOUNS).0,
             Verdict::Ready
         );
         assert_eq!(
-            decide(&mtls, None, None, true, &[], &w, 11).0,
+            decide(&mtls, None, None, true, &[], &w, 11, NOUNS).0,
             Verdict::Insufficient
         );
         assert_eq!(
-            decide(&mtls, None, None, false, &[], &w, 10).0,
+            decide(&mtls, None, None, false, &[], &w, 10, NOUNS).0,
             Verdict::Insufficient
         );
         let pt = Counts {
@@ -682,7 +730,7 @@ mod tests {
             last_plaintext_ms: Some(5),
             ..mtls
         };
-        let (v, reason) = decide(&pt, None, None, false, &[], &w, 10);
+        let (v, reason) = decide(&pt, None, None, false, &[], &w, 10, NOUNS);
         assert_eq!(v, Verdict::Blocked);
         assert_eq!(
             reason,

@@ -26,7 +26,7 @@ fn parser_for(log_format: Option<&str>) -> LineParser {
 fn text(format: &LogFormat) -> &TextFormat {
     match &format.kind {
         Kind::Text(t) => t,
-        Kind::Json(_) => panic!("{} is JSON", format.name()),
+        Kind::Json(_) | Kind::Ztunnel => panic!("{} is no Envoy text format", format.name()),
     }
 }
 
@@ -159,7 +159,7 @@ fn xfcc_quotes_do_not_end_the_value() {
 #[test]
 fn every_builtin_compiles_and_logs_what_it_should() {
     use Field::*;
-    let expect: [(&str, &[Field]); 6] = [
+    let expect: [(&str, &[Field]); 7] = [
         (
             "lab",
             &[
@@ -254,6 +254,22 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 Authority,
             ],
         ),
+        (
+            "ztunnel",
+            &[
+                StartTime,
+                PeerUriSan,
+                LocalUriSan,
+                DownstreamRemoteAddress,
+                DownstreamLocalAddress,
+                Duration,
+                Direction,
+                DestinationWorkload,
+                DestinationNamespace,
+                ConnectionError,
+                ConnectionEvent,
+            ],
+        ),
     ];
     assert_eq!(builtin_names(), expect.map(|(n, _)| n));
     for (name, fields) in expect {
@@ -269,7 +285,7 @@ fn every_builtin_compiles_and_logs_what_it_should() {
         assert!(f.has_transport_evidence(), "{name}");
         assert_eq!(f.is_json(), name == "istio-json");
     }
-    assert_eq!(select(Some("auto"), None).unwrap().len(), 6);
+    assert_eq!(select(Some("auto"), None).unwrap().len(), 7);
 }
 
 #[test]
