@@ -301,6 +301,14 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
     destinations.sort_by(|a, b| (a.verdict, &a.destination).cmp(&(b.verdict, &b.destination)));
     let in_window: u64 = destinations.iter().map(|d| d.requests).sum();
     let input = &resolved.input;
+    if input.failed_connections > 0 {
+        // Said, not silently dropped: ztunnel logged no destination pod for them.
+        hints.push(format!(
+            "{} inbound {} ztunnel denied before it knew the workload (`connection failed`: addresses only, no identity): not counted for any destination; check them with kubectl logs -n istio-system -l app=ztunnel | grep 'connection failed'",
+            input.failed_connections,
+            if input.failed_connections == 1 { "connection" } else { "connections" }
+        ));
+    }
     Report {
         window: WindowReport {
             start: format_ms(window.start_ms),
