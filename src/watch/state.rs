@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::follow::Cursor;
 use crate::aggregate::Aggregator;
+use crate::source::kube::follow::Cursor;
 
 const MAGIC: &[u8] = b"STRICTLY-STATE\n";
 /// Bump when [`SavedState`] (or anything inside it) changes shape.
