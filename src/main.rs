@@ -169,6 +169,7 @@ fn report(args: ReportArgs) -> Result<u8> {
         max_sources: args.judge.max_sources.max(1),
     };
 
+    let mut scope: Option<pipeline::Scope> = None;
     let (aggregator, names, peers) = match source {
         ReportSource::Files(inputs) => {
             let bar = progress_bar(&inputs, args.no_progress);
@@ -212,6 +213,7 @@ fn report(args: ReportArgs) -> Result<u8> {
             for f in &run.failures {
                 let _ = writeln!(io::stderr(), "strictly: warning: {f}");
             }
+            scope = run.ambient_scope;
             (run.aggregator, run.names, Some(run.peers))
         }
     };
@@ -220,6 +222,12 @@ fn report(args: ReportArgs) -> Result<u8> {
         let _ = writeln!(io::stderr(), "strictly: warning: {why}");
     }
     let mut report = verdict::report(&aggregator.into_resolved(), &verdict_config, &names);
+    // ztunnel logs carry other namespaces' connections too: keep the selected ones.
+    if let Some(scope) = &scope {
+        report
+            .destinations
+            .retain(|d| d.dataplane == "sidecar" || scope.keeps(&d.destination));
+    }
     report.hints.extend(misfit);
     for f in formats.iter().filter(|f| f.start_time_lacks_date()) {
         report.hints.push(format!(

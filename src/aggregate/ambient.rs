@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::names::OneOf;
 use super::{Aggregator, DestKind};
+use crate::envelope::StreamMeta;
 use crate::request::{AmbientConnection, ConnectionOutcome, Request, Transport};
+use crate::source::SourceMeta;
 use crate::workload::workload_of_pod;
 
 /// Prefix of an ambient destination's key: `\0ambient\0NAMESPACE\0WORKLOAD`.
@@ -76,6 +78,45 @@ impl Aggregator {
             }
         }
         id
+    }
+
+    /// Declares an ambient pod (Kubernetes source) against its node's ztunnel
+    /// stream: the pod's workload is judged by that log's coverage even
+    /// before (or without) a connection, and its namespace is the API's.
+    pub fn declare_ambient(
+        &mut self,
+        namespace: &str,
+        pod: &str,
+        input: u32,
+        input_name: &str,
+        ztunnel: &SourceMeta,
+        error: Option<String>,
+    ) {
+        let meta = StreamMeta {
+            namespace: Some(ztunnel.namespace.as_bytes()),
+            pod: Some(ztunnel.pod.as_bytes()),
+            container: Some(ztunnel.container.as_bytes()),
+        };
+        let stream = self.stream(input, input_name, &meta, Some(ztunnel));
+        let id = self.intern_dest(
+            &[
+                KEY,
+                namespace.as_bytes(),
+                b"\0",
+                workload_of_pod(pod.as_bytes()),
+            ],
+            DestKind::Ambient {
+                identity_ns: OneOf::None,
+            },
+        );
+        let ns_id = self.namespaces.intern(namespace.as_bytes());
+        if let DestKind::Ambient { identity_ns } = &mut self.dest_kind[id as usize] {
+            identity_ns.note(ns_id);
+        }
+        self.contributions.insert((id, stream.index() as u32));
+        if error.is_some() {
+            self.stream_info[stream.index()].error = error;
+        }
     }
 
     /// Counts a connection's outcome in `second` (errors, policy rejections).

@@ -331,6 +331,14 @@ impl Aggregator {
             container: Some(source.container.as_bytes()),
         };
         let stream = self.stream(input, input_name, &meta, Some(source));
+        // A ztunnel's log is no destination's own: its ambient pods are
+        // declared against it (`declare_ambient`), its lines name theirs.
+        if source.labels.get("app").is_some_and(|a| a == "ztunnel") {
+            if error.is_some() {
+                self.stream_info[stream.0 as usize].error = error;
+            }
+            return;
+        }
         let dest = match self.stream_info[stream.0 as usize].fallback_dest {
             Some(d) => d,
             None => self.fallback_destination(stream),

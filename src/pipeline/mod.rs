@@ -464,10 +464,16 @@ pub struct ClusterRun {
     pub peers: crate::source::kube::PeerIndex,
     /// Logs that could not be read (the replica then counts as not covered).
     pub failures: Vec<String>,
+    /// With ambient pods: the destinations the report is about (ztunnel logs
+    /// carry every namespace's connections of their node).
+    pub ambient_scope: Option<Scope>,
 }
 
+pub use crate::source::kube::ztunnel::Scope;
+
 /// `report` from the Kubernetes API: select the pods, read every log since
-/// `since_seconds` ago concurrently ([`ClusterRead`]), run the same pipeline as for files.
+/// `since_seconds` ago concurrently ([`ClusterRead`]), run the same pipeline as
+/// for files; ambient pods are declared against their node's ztunnel.
 pub fn run_cluster(
     access: &crate::source::kube::KubeAccess,
     selection: &crate::source::kube::KubeSelection,
@@ -478,12 +484,17 @@ pub fn run_cluster(
     config: &PipelineConfig,
 ) -> Result<ClusterRun, crate::source::kube::KubeError> {
     let mut source = ClusterRead::connect(access, selection, since_seconds, max_log_requests)?;
-    let run = run_source(&mut source, formats, aggregate, config)?;
+    let mut run = run_source(&mut source, formats, aggregate, config)?;
+    source.declare_ambient(&mut run.aggregator);
     Ok(ClusterRun {
         aggregator: run.aggregator,
         names: run.names,
         peers: std::mem::take(&mut source.peers),
         failures: run.failures,
+        ambient_scope: (!source.ambient.is_empty()).then(|| Scope {
+            namespaces: crate::source::kube::namespaces(selection, &source.default_namespace),
+            workloads: selection.workloads.iter().map(|w| w.name.clone()).collect(),
+        }),
     })
 }
 
