@@ -296,18 +296,28 @@ impl Worker {
         let mut cut = chunk.cut_lines.iter().copied().peekable();
         self.framed = chunk.framed;
         for (line_no, line) in (chunk.first_line..).zip(chunk.lines()) {
-            if cut.next_if_eq(&line_no).is_some() {
-                self.aggregator.input.lines += 1;
-                self.aggregator.malformed(chunk.input, line_no, line);
-                continue;
-            }
-            self.line(chunk.input, line_no, line, source);
+            let was_cut = cut.next_if_eq(&line_no).is_some();
+            self.line_of(chunk.input, line_no, line, source, was_cut);
         }
     }
 
     /// Runs one line (without its `\n`) through the stages; `source` is what
     /// the source knows of its stream (it wins over the envelope's metadata).
     pub fn line(&mut self, input: u32, line_no: u64, line: &[u8], source: Option<&SourceMeta>) {
+        self.line_of(input, line_no, line, source, false);
+    }
+
+    /// [`Worker::line`]; a line the source `cut` at the maximum length is
+    /// malformed whatever it looks like, yet its envelope still says whose
+    /// and when, so its doubt lands on its own stream.
+    fn line_of(
+        &mut self,
+        input: u32,
+        line_no: u64,
+        line: &[u8],
+        source: Option<&SourceMeta>,
+        cut: bool,
+    ) {
         let Worker {
             decoder,
             parser,
@@ -353,9 +363,27 @@ impl Worker {
         if let Some(t) = env.timestamp_ms {
             aggregator.observe(stream, t);
         }
-        match parser.parse(env.payload) {
+        let parsed = if cut {
+            Parsed::Malformed
+        } else {
+            parser.parse(env.payload)
+        };
+        match parsed {
             Parsed::NotAccess => aggregator.input.skipped += 1,
-            Parsed::Malformed => aggregator.malformed(input, line_no, line),
+            Parsed::Malformed => {
+                // The same damaged entry twice (overlapping exports) is one doubt.
+                if let (Some(seen), Some(t)) = (seen.as_deref(), env.timestamp_ms)
+                    && meta.pod.is_some()
+                    && !seen.insert(entry_hash(scratch, &meta, t, env.payload))
+                {
+                    aggregator.input.duplicates += 1;
+                    return;
+                }
+                let t = env
+                    .timestamp_ms
+                    .or_else(|| crate::aggregate::leading_time(env.payload));
+                aggregator.malformed_at(Some(stream), input, line_no, line, t);
+            }
             Parsed::Access { entry, format } => {
                 if let (Some(seen), Some(t)) = (seen.as_deref(), env.timestamp_ms)
                     && meta.pod.is_some()
@@ -366,7 +394,8 @@ impl Worker {
                 }
                 let req = classify(&entry, &formats[format]);
                 if aggregator.check_times(&req, env.timestamp_ms).is_err() {
-                    aggregator.malformed(input, line_no, line);
+                    // Its own times are not to be trusted: only the envelope's dates it.
+                    aggregator.malformed_at(Some(stream), input, line_no, line, env.timestamp_ms);
                     return;
                 }
                 // Attribution (which namespace wins) is the aggregate's, per
