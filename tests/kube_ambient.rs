@@ -340,3 +340,23 @@ fn issue_10_4_a_403_on_ztunnel_logs_names_the_istio_system_role() {
         );
     }
 }
+
+#[test]
+fn issue_10_3_watch_on_an_ambient_only_namespace_says_it_reads_sidecars_only() {
+    let cluster = mesh("2026-11-19T00:00:00Z");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = cluster.kubeconfig(dir.path());
+    let out = Command::cargo_bin("strictly")
+        .unwrap()
+        .args(["watch", "-n", "payments", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .timeout(std::time::Duration::from_secs(5))
+        .output()
+        .unwrap();
+    // watch waits for pods to appear (killed here): the warning says why nothing is read.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 pod is in ambient mode") && stderr.contains("strictly report"),
+        "{stderr}"
+    );
+}

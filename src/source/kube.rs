@@ -346,7 +346,16 @@ pub async fn select(
 ) -> Result<(Vec<Target>, PeerIndex), KubeError> {
     let selected = select_all(client, selection, default_namespace).await?;
     if selected.targets.is_empty() {
-        return Err(KubeError::NothingSelected(selected.nothing_selected));
+        let mut why = selected.nothing_selected;
+        if !selected.ambient.is_empty() {
+            // Said, so an ambient namespace is not taken for one without a mesh.
+            why.push_str(&format!(
+                "; {} pod{} in ambient mode: watch reads sidecars only, judge them with strictly report",
+                selected.ambient.len(),
+                if selected.ambient.len() == 1 { " is" } else { "s are" }
+            ));
+        }
+        return Err(KubeError::NothingSelected(why));
     }
     Ok((selected.targets, selected.peers))
 }
