@@ -494,3 +494,21 @@ fn issue_10_3_a_ztunnel_restarted_in_the_window_leaves_its_nodes_workloads_insuf
     assert_eq!(short, ["pod/ztunnel-node2/istio-proxy"], "{orders}");
     assert_eq!(destination(&r, "shop/web-api")["verdict"], "ready");
 }
+
+#[test]
+fn issue_10_1_a_ztunnel_container_named_ztunnel_is_read_not_skipped() {
+    let line = conn(
+        "2026-11-20T11:10:00.000000Z",
+        None,
+        "orders-6c8f5b9d7-q2x4z",
+        true,
+    )
+    .text();
+    for container in ["istio-proxy", "ztunnel"] {
+        let log =
+            format!("[pod/ztunnel-node1/{container}] 2026-11-20T11:10:00.000000000Z {line}\n");
+        let (_, r) = report(&log, &["-n", "shop"]);
+        assert_eq!(r["input"]["requests"], 1, "{container}: {r}");
+        assert_eq!(destination(&r, "shop/orders")["verdict"], "blocked");
+    }
+}

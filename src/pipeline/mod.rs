@@ -342,10 +342,9 @@ impl Worker {
         // An envelope or export that names another container than the proxy's:
         // that container's lines are no access log (kubectl --all-containers, a Loki namespace query).
         if source.is_none()
-            && env
-                .meta
-                .container
-                .is_some_and(|c| c != PROXY_CONTAINER.as_bytes())
+            && env.meta.container.is_some_and(|c| {
+                c != PROXY_CONTAINER.as_bytes() && c != ZTUNNEL_CONTAINER.as_bytes()
+            })
         {
             aggregator.input.skipped += 1;
             aggregator.input.other_containers += 1;
@@ -422,6 +421,8 @@ impl Worker {
 
 /// The container whose log holds the access log; lines an envelope attributes to another are skipped.
 pub const PROXY_CONTAINER: &str = "istio-proxy";
+/// What some ztunnel builds call their container (Istio's chart says istio-proxy): its log is an access log too.
+pub const ZTUNNEL_CONTAINER: &str = "ztunnel";
 
 /// The substream of a metadata-less line by the address that received it (see [`Aggregator::substream`]).
 fn substream_of(
