@@ -165,7 +165,7 @@ pub struct JudgeArgs {
     #[arg(long, value_name = "NS/NAME")]
     pub destination: Option<String>,
 
-    /// Access-log format: auto, a built-in (lab, lab-v0, lab-cert, istio, istio-1.8, istio-json, strictly) or an Envoy format string.
+    /// Access-log format: auto, a built-in (lab, lab-v0, lab-cert, istio, istio-1.8, istio-json, strictly, ztunnel) or an Envoy format string.
     #[arg(long, value_name = "NAME|FORMAT", conflicts_with = "log_format_file")]
     pub log_format: Option<String>,
 

@@ -186,6 +186,7 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
     };
 
     let mut pushdown_hint = None;
+    let mut scope: Option<pipeline::Scope> = None;
     let (aggregator, names, peers, streams) = match source {
         ReportSource::Files(inputs) => {
             let bar = progress_bar(&inputs, args.no_progress);
@@ -229,6 +230,7 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
             for f in &run.failures {
                 let _ = writeln!(io::stderr(), "strictly: warning: {f}");
             }
+            scope = run.ambient_scope;
             (
                 run.aggregator,
                 run.names,
@@ -257,6 +259,12 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
     if let Some(streams) = &streams {
         let labels = strictly::source::kube_labels::selectors(&resolved, streams);
         verdict::attach_pod_labels(&mut report, &labels);
+    }
+    // ztunnel logs carry other namespaces' connections too: keep the selected ones.
+    if let Some(scope) = &scope {
+        report
+            .destinations
+            .retain(|d| d.dataplane == "sidecar" || scope.keeps(&d.destination));
     }
     report.hints.extend(misfit);
     report.hints.extend(pushdown_hint);

@@ -26,7 +26,7 @@ fn parser_for(log_format: Option<&str>) -> LineParser {
 fn text(format: &LogFormat) -> &TextFormat {
     match &format.kind {
         Kind::Text(t) => t,
-        Kind::Json(_) => panic!("{} is JSON", format.name()),
+        Kind::Json(_) | Kind::Ztunnel => panic!("{} is no Envoy text format", format.name()),
     }
 }
 
@@ -268,6 +268,22 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 ResponseCode,
                 Method,
                 Path,
+            ],
+        ),
+        (
+            "ztunnel",
+            &[
+                StartTime,
+                PeerUriSan,
+                LocalUriSan,
+                DownstreamRemoteAddress,
+                DownstreamLocalAddress,
+                Duration,
+                Direction,
+                DestinationWorkload,
+                DestinationNamespace,
+                ConnectionError,
+                ConnectionEvent,
             ],
         ),
     ];
