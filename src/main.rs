@@ -240,7 +240,7 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
         }
         ReportSource::Elastic => {
             let Some(read) =
-                elastic_report(&args, &formats, aggregate, &pipeline, window_ms, until_ms)?
+                elastic_report(args, &formats, aggregate, &pipeline, window_ms, until_ms)?
             else {
                 return Ok(None);
             };

@@ -22,7 +22,7 @@ const SLOT_MS: i64 = 5 * 60_000;
 /// The shortest quiet stretch that may be a hole.
 pub const MIN_HOLE_MS: i64 = 60 * 60_000;
 /// Lines the stream's own pace makes due in a stretch before its silence is a hole.
-pub const MIN_EXPECTED: f64 = 100.0;
+pub const MIN_EXPECTED: f64 = 1000.0;
 
 /// Lines written per five-minute slot of one stream.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,8 +127,8 @@ mod tests {
         let hole = a.hole_in(&window()).expect("a hole");
         assert_eq!((hole.start_ms, hole.end_ms), (0, 23 * H));
         let mut b = Activity::default();
-        busy(&mut b, 0, 10, 60);
-        busy(&mut b, 14, 24, 60);
+        busy(&mut b, 0, 10, 600);
+        busy(&mut b, 14, 24, 600);
         let hole = b.hole_in(&window()).expect("a hole");
         assert_eq!((hole.start_ms, hole.end_ms), (10 * H, 14 * H));
     }
@@ -139,13 +139,17 @@ mod tests {
         busy(&mut a, 0, 24, 2); // two lines an hour: hours of silence are normal
         a.add(23 * H);
         assert_eq!(a.hole_in(&window()), None);
+        let mut d = Activity::default();
+        busy(&mut d, 0, 10, 60);
+        busy(&mut d, 14, 24, 60); // four quiet hours at 60 an hour: 240 due, a quiet night
+        assert_eq!(d.hole_in(&window()), None);
         let mut b = Activity::default();
         busy(&mut b, 0, 10, 600);
         busy(&mut b, 10, 24, 600);
         assert_eq!(b.hole_in(&window()), None);
         let mut c = Activity::default();
         busy(&mut c, 0, 12, 30);
-        busy(&mut c, 13, 24, 30); // one quiet hour at 30 lines an hour: 30 due, not 100
+        busy(&mut c, 13, 24, 30); // one quiet hour at 30 lines an hour: 30 due, not 1,000
         assert_eq!(c.hole_in(&window()), None);
     }
 

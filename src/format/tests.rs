@@ -159,7 +159,7 @@ fn xfcc_quotes_do_not_end_the_value() {
 #[test]
 fn every_builtin_compiles_and_logs_what_it_should() {
     use Field::*;
-    let expect: [(&str, &[Field]); 7] = [
+    let expect: [(&str, &[Field]); 8] = [
         (
             "lab",
             &[
@@ -301,7 +301,7 @@ fn every_builtin_compiles_and_logs_what_it_should() {
         assert!(f.has_transport_evidence(), "{name}");
         assert_eq!(f.is_json(), name == "istio-json");
     }
-    assert_eq!(select(Some("auto"), None).unwrap().len(), 7);
+    assert_eq!(select(Some("auto"), None).unwrap().len(), 8);
 }
 
 #[test]
