@@ -6,6 +6,9 @@
 //! at the end; every aggregate is order-independent, so the report is the
 //! same for any thread count and chunk size.
 //!
+//! Any [`Source`] runs here ([`run_source`]): files and stdin
+//! ([`run_files`]), the Kubernetes API ([`run_cluster`]), log stores.
+//!
 //! With several inputs, the same lines must not count twice: the same file
 //! named twice, or the same content under two names (`x.log`, `x.log.gz`),
 //! is refused; and an access entry repeated across inputs (overlapping
@@ -558,5 +561,78 @@ mod tests {
         let input = &worker.aggregator.input;
         assert_eq!((input.lines, input.skipped, input.malformed), (3, 2, 1));
         assert_eq!(input.malformed_examples[0].line, 8);
+    }
+
+    /// A source as the contract in `source/mod.rs` describes it, in memory:
+    /// one stream with a line, one declared that sent none, one that failed.
+    struct TwoPods {
+        read: bool,
+    }
+
+    fn pod(name: &str) -> Arc<SourceMeta> {
+        Arc::new(SourceMeta {
+            namespace: "shop".into(),
+            pod: name.into(),
+            container: "istio-proxy".into(),
+            workload: Some("web".into()),
+            ..SourceMeta::default()
+        })
+    }
+
+    impl Source for TwoPods {
+        type Error = String;
+        fn inputs(&self) -> Vec<String> {
+            ["web-a", "web-b", "web-c"].map(String::from).to_vec()
+        }
+        fn read(&mut self, emit: &mut dyn FnMut(Chunk) -> bool) -> Result<(), String> {
+            let mut cutter =
+                crate::source::lines::LineCutter::new(0, 1024, 1024).with_meta(pod("web-a"));
+            cutter.push(b"2026-11-20T11:00:00Z info starting\n");
+            emit(cutter.take_chunk().unwrap());
+            self.read = true;
+            Ok(())
+        }
+        fn streams(&self) -> Vec<crate::source::DeclaredStream> {
+            assert!(self.read, "streams are declared after the read");
+            ["web-a", "web-b", "web-c"]
+                .iter()
+                .enumerate()
+                .map(|(i, p)| crate::source::DeclaredStream {
+                    input: i as u32,
+                    meta: pod(p),
+                    failure: (i == 2).then(|| "HTTP 500".to_string()),
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn issue_8_1_a_source_declares_every_stream_it_meant_to_read() {
+        let formats = crate::format::load(None, None).unwrap();
+        let config = PipelineConfig {
+            threads: 2,
+            ..PipelineConfig::default()
+        };
+        let mut source = TwoPods { read: false };
+        let run = run_source(&mut source, &formats, &AggregateConfig::default(), &config).unwrap();
+        assert_eq!(run.names, ["web-a", "web-b", "web-c"]);
+        assert_eq!(run.failures, ["web-c: HTTP 500"]);
+        assert_eq!(run.aggregator.input.lines, 1);
+        let resolved = run.aggregator.into_resolved();
+        let streams: Vec<(&str, Option<&str>)> = resolved
+            .destinations
+            .iter()
+            .flat_map(|d| &d.streams)
+            .map(|s| (s.display.as_str(), s.error.as_deref()))
+            .collect();
+        // The pod that sent nothing and the one that failed still count for coverage.
+        assert_eq!(streams.len(), 3, "{streams:?}");
+        assert_eq!(
+            streams
+                .iter()
+                .filter(|(_, e)| *e == Some("HTTP 500"))
+                .count(),
+            1
+        );
     }
 }

@@ -309,3 +309,83 @@ fn name_peers(report: &mut Report, peers: &PeerIndex) {
     };
     verdict::name_peers(report, &lookup);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceMeta;
+    use crate::source::kube::{KubeAccess, KubeSelection, WorkloadKind};
+
+    fn config() -> WatchConfig {
+        WatchConfig {
+            access: KubeAccess::default(),
+            selection: KubeSelection::default(),
+            formats: crate::format::load(None, None).unwrap(),
+            aggregate: crate::aggregate::AggregateConfig::default(),
+            window_ms: 3_600_000,
+            backfill_ms: None,
+            min_requests: 1,
+            max_sources: 10,
+            tick: Duration::from_secs(1),
+            stall: Duration::from_secs(1),
+            listen: None,
+            state: None,
+            output: crate::render::OutputKind::Json,
+            live: super::super::LiveView::Off,
+            color: false,
+            duration: None,
+        }
+    }
+
+    fn target(pod: &str) -> Target {
+        Target {
+            meta: Arc::new(SourceMeta {
+                namespace: "shop".into(),
+                pod: pod.into(),
+                container: "istio-proxy".into(),
+                workload: Some("web".into()),
+                ..SourceMeta::default()
+            }),
+            kind: WorkloadKind::Deployment,
+            restart_count: 0,
+            previous_started_ms: None,
+            running: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pod_seen_again_resumes_its_input_and_cursor() {
+        let mut core = Core::new(
+            &config(),
+            None,
+            PeerIndex::new(),
+            Arc::default(),
+            Arc::default(),
+        );
+        let start = core.follow(target("web-0")).expect("a new pod is followed");
+        assert_eq!(start.input, 0);
+        *start.cursor.lock().unwrap() = Cursor {
+            last_ns: 42,
+            count_at_last: 2,
+        };
+        let running = tokio::spawn(std::future::pending::<()>());
+        core.started(start, running);
+        // A re-list repeats the pod while its follower runs: nothing new starts.
+        assert!(core.follow(target("web-0")).is_none());
+        // Another pod is another input, declared before any line arrives.
+        assert_eq!(core.follow(target("web-1")).map(|s| s.input), Some(1));
+        core.gone("shop", "web-0");
+        let again = core.follow(target("web-0")).expect("followed again");
+        assert_eq!(again.input, 0, "the same input: its counts continue");
+        assert_eq!(
+            *again.cursor.lock().unwrap(),
+            Cursor {
+                last_ns: 42,
+                count_at_last: 2
+            },
+            "nothing read before is counted twice"
+        );
+        let snap = core.snapshot(chrono::Utc::now().timestamp_millis());
+        assert_eq!(snap.health.pods, 0, "gone pods are not followed");
+    }
+}
