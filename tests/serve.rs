@@ -203,6 +203,9 @@ fn destination(
         },
         sources,
         hint: None,
+        rejected: 0,
+        last_rejected: None,
+        rejected_callers: Vec::new(),
     }
 }
 
@@ -264,6 +267,7 @@ fn snapshot() -> Snapshot {
             other_containers: 0,
             outside_window: 38,
             malformed_examples: vec!["pod/web-api-1:7: GET / garbage".to_string()],
+            rejected: 0,
         },
         destinations: vec![web_api, billing, catalog],
         hints: Vec::new(),

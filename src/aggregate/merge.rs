@@ -22,6 +22,7 @@ impl Aggregator {
             folded,
             newest_write_ms,
             newest_start_ms,
+            rejections,
             ..
         } = other;
         self.newest_write_ms = max_opt(self.newest_write_ms, newest_write_ms);
@@ -59,6 +60,7 @@ impl Aggregator {
                         last_dest: None,
                         fallback_dest: None,
                         error: None,
+                        own_addresses: Vec::new(),
                         ..info.clone()
                     });
                 }
@@ -95,6 +97,13 @@ impl Aggregator {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            for a in info.own_addresses {
+                if mine.own_addresses.len() < super::rejected::MAX_OWN_ADDRESSES
+                    && !mine.own_addresses.contains(&a)
+                {
+                    mine.own_addresses.push(a);
+                }
+            }
             mine.named.merge(info.named, |d| dest_map[d as usize]);
             mine.named_ns.merge(info.named_ns, |n| ns_map[n as usize]);
         }
@@ -139,6 +148,7 @@ impl Aggregator {
                 .or_default()
                 .merge(f);
         }
+        self.rejections.merge(rejections, &stream_map);
         for (d, s) in contributions {
             self.contributions
                 .insert((dest_map[d as usize], stream_map[s as usize]));

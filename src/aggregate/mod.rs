@@ -15,6 +15,7 @@ mod bound;
 mod cell;
 mod merge;
 mod names;
+mod rejected;
 mod resolve;
 mod sketch;
 mod validate;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bound::Folded;
 pub use cell::{Cell, Counts, Window};
+pub use rejected::{Refusals, RejectedCaller, UnplacedRefusals};
 pub use resolve::{
     Resolved, ResolvedDestination, ResolvedSource, StreamCoverage, UNATTRIBUTED, UNKNOWN_NAMESPACE,
 };
@@ -140,6 +142,12 @@ pub struct StreamInfo {
     last_dest: Option<u32>,
     /// See [`Aggregator::fallback_destination`]; ids are this aggregator's.
     fallback_dest: Option<u32>,
+    /// Addresses (IPs) the stream received inbound requests on: a refusal
+    /// logged at one of them was the pod's own inbound listener's. Not in
+    /// the state file (its layout is versioned): after a restart they are
+    /// learnt again from the next inbound request.
+    #[serde(skip)]
+    own_addresses: Vec<Vec<u8>>,
 }
 
 /// Where a destination's name will come from.
@@ -177,6 +185,11 @@ pub struct Aggregator {
     newest_write_ms: Option<i64>,
     /// The newest START_TIME, for inputs with no write time at all.
     newest_start_ms: Option<i64>,
+    /// Connections refused for want of a filter chain (spec §4 `regressed`).
+    /// Not in the state file (its layout is versioned): a watch resumed from
+    /// one sees a broken caller at its next refused connection.
+    #[serde(skip)]
+    rejections: rejected::Rejections,
     /// Line-named destinations (raw value → ids): skips a parse and two interns per line.
     #[serde(skip)]
     named_cache: HashMap<Box<[u8]>, Option<(u32, u32)>>,
@@ -291,6 +304,36 @@ impl Aggregator {
         for f in self.folded.values_mut() {
             f.prune(keep_hour);
         }
+        self.rejections.prune(before_ms);
+    }
+
+    /// Records a connection a listener of `stream` refused for want of a
+    /// filter chain ([`crate::request::is_filter_chain_rejection`]).
+    /// `known_inbound` is true for formats that log the inbound listener
+    /// only; otherwise the refusal is placed by its local address when the
+    /// aggregate is resolved (see `rejected`).
+    pub fn reject(
+        &mut self,
+        stream: StreamId,
+        req: &Request<'_>,
+        known_inbound: bool,
+        envelope_ms: Option<i64>,
+    ) {
+        self.observe_entry(stream, req, envelope_ms);
+        if known_inbound {
+            let dest = match self.stream_info[stream.0 as usize].fallback_dest {
+                Some(d) => d,
+                None => self.fallback_destination(stream),
+            };
+            self.contributions.insert((dest, stream.0));
+        }
+        let t = req.time_ms.or(envelope_ms);
+        let site = rejected::RefusalSite {
+            stream: stream.0,
+            local: req.local_address.unwrap_or_default().to_vec(),
+            known_inbound,
+        };
+        self.rejections.record(site, req.peer, t);
     }
 
     /// Declares a stream the source knows before reading it (a pod's log), so
@@ -455,6 +498,12 @@ impl Aggregator {
         // names its destination and namespace (issue 7 item 11).
         let dest = self.destination(stream, req);
         let info = &mut self.stream_info[stream.0 as usize];
+        if let Some(local) = req.local_address
+            && info.own_addresses.len() < rejected::MAX_OWN_ADDRESSES
+            && !info.own_addresses.iter().any(|a| a == local)
+        {
+            info.own_addresses.push(local.to_vec());
+        }
         if info.last_dest != Some(dest) {
             info.last_dest = Some(dest);
             self.contributions.insert((dest, stream.0));

@@ -29,6 +29,11 @@ pub struct Resolved {
     pub unattributed: BTreeMap<u32, Cell>,
     /// The bound on live sources per destination and class while reading.
     pub source_bound: usize,
+    /// Refusals for want of a filter chain placed on a pod's own address
+    /// (inbound), since the start.
+    pub rejected_total: u64,
+    /// Refusals at addresses not known to be the pod's own (counted as outbound).
+    pub unplaced_refusals: Vec<super::UnplacedRefusals>,
 }
 
 /// One destination's cells and the streams that carried them.
@@ -45,6 +50,8 @@ pub struct ResolvedDestination {
     pub folded_while_reading: bool,
     /// Inputs whose metadata-less streams carried this destination's requests.
     pub inputs: BTreeSet<u32>,
+    /// Plaintext callers the destination refused (STRICT), by address.
+    pub rejected: Vec<super::RejectedCaller>,
     source_index: HashMap<u32, usize>,
     /// The strictest bound levels of the aggregate destinations merged here.
     levels: [u8; 2],
@@ -264,6 +271,9 @@ impl Aggregator {
                 }
             }
         }
+        let (rejected_total, unplaced_refusals) =
+            self.place_refusals(&final_name, &mut destinations);
+        self.input.outbound += unplaced_refusals.iter().map(|u| u.total).sum::<u64>();
         for dest in destinations.values_mut() {
             dest.apply_levels();
             dest.streams.sort_by(|a, b| a.display.cmp(&b.display));
@@ -280,7 +290,61 @@ impl Aggregator {
             destinations: destinations.into_values().collect(),
             unattributed,
             source_bound: self.config.max_sources,
+            rejected_total,
+            unplaced_refusals,
         }
+    }
+
+    /// Settles each refusal on its stream's destination when it was logged at
+    /// one of the stream's own addresses (or by a format that logs the
+    /// inbound listener only); returns the total placed and what could not be.
+    fn place_refusals(
+        &mut self,
+        final_name: &[(String, Option<String>)],
+        destinations: &mut BTreeMap<String, ResolvedDestination>,
+    ) -> (u64, Vec<super::UnplacedRefusals>) {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let mut placed = 0;
+        let mut unplaced: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for (site, callers) in std::mem::take(&mut self.rejections.sites) {
+            let info = &self.stream_info[site.stream as usize];
+            let own = site.known_inbound
+                || (!site.local.is_empty() && info.own_addresses.contains(&site.local));
+            let name = info
+                .fallback_dest
+                .map(|d| &final_name[d as usize].0)
+                .filter(|n| own && n.as_str() != UNATTRIBUTED);
+            let Some(dest) = name.and_then(|n| destinations.get_mut(n)) else {
+                let total: u64 = callers.values().map(|r| r.total).sum();
+                *unplaced
+                    .entry((info.display.clone(), text(&site.local)))
+                    .or_default() += total;
+                continue;
+            };
+            for (peer, refusals) in callers {
+                placed += refusals.total;
+                let peer = (!peer.is_empty()).then(|| text(&peer));
+                match dest.rejected.iter_mut().find(|c| c.peer == peer) {
+                    Some(c) => c.refusals.merge(&refusals),
+                    None => dest.rejected.push(super::RejectedCaller { peer, refusals }),
+                }
+            }
+        }
+        for dest in destinations.values_mut() {
+            dest.rejected.sort_by(|a, b| {
+                crate::verdict::address_key(a.peer.as_deref())
+                    .cmp(&crate::verdict::address_key(b.peer.as_deref()))
+            });
+        }
+        let unplaced = unplaced
+            .into_iter()
+            .map(|((stream, local), total)| super::UnplacedRefusals {
+                stream,
+                local,
+                total,
+            })
+            .collect();
+        (placed, unplaced)
     }
 }
 

@@ -54,11 +54,15 @@ pub enum Field {
     Path,
     /// `%REQ(:AUTHORITY)%`.
     Authority,
+    /// `%RESPONSE_FLAGS%` (`NR`: no route, or no filter chain for the connection).
+    ResponseFlags,
+    /// `%RESPONSE_CODE_DETAILS%` (`filter_chain_not_found`: a listener refused the connection).
+    ResponseCodeDetails,
 }
 
 impl Field {
     /// Number of variants; the size of [`AccessEntry`]'s value table.
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 18;
 
     /// Every field, in declaration order (`ALL[f as usize] == f`).
     pub const ALL: [Field; Field::COUNT] = [
@@ -78,6 +82,8 @@ impl Field {
         Field::Method,
         Field::Path,
         Field::Authority,
+        Field::ResponseFlags,
+        Field::ResponseCodeDetails,
     ];
 }
 
