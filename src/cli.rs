@@ -39,7 +39,8 @@ Input: files when given; else the cluster when -A, -l, --context, --kubeconfig o
 workload (deploy/NAME) is given, or -n with nothing piped in; else stdin.
 
 Exit status: 0 every destination is ready; 1 some destination is blocked or
-has insufficient evidence (or no inbound request was found); 2 usage or input error.";
+has insufficient evidence (or no inbound request was found); 2 usage or input error;
+3 some destination is regressed (STRICT now refuses plaintext callers).";
 
 /// Is it safe to switch this workload to STRICT mTLS yet? strictly reads
 /// istio-proxy access logs and answers per workload: ready, blocked (with the
@@ -62,6 +63,46 @@ pub enum Command {
         mut_arg("namespaces", |a| a.help("Namespace to follow (repeatable) [default: the context's namespace]"))
     )]
     Watch(WatchArgs),
+    /// Judge a workload from Envoy's /stats counters (no access log needed).
+    #[command(after_help = STATS_EXAMPLES)]
+    Stats(StatsArgs),
+}
+
+const STATS_EXAMPLES: &str = "\
+Examples:
+  # Two dumps of one replica a minute apart, back to back in one file
+  (kubectl exec -n istioinaction deploy/web-api -c istio-proxy -- curl -s localhost:15000/stats
+   sleep 60
+   kubectl exec -n istioinaction deploy/web-api -c istio-proxy -- curl -s localhost:15000/stats) \\
+    | strictly stats --destination istioinaction/web-api
+
+  # Or two files: before, after
+  strictly stats before.txt after.txt --destination istioinaction/web-api -o json
+
+Evidence: the rise of listener.0.0.0.0_15006.downstream_cx_total (inbound
+connections) and of listener.0.0.0.0_15006.ssl.handshake (mTLS); inbound
+connections without a handshake are plaintext. The sidecar keeps these stats
+only with the pod annotation
+  sidecar.istio.io/statsInclusionPrefixes: \"tls_inspector,listener.0.0.0.0_15006\"
+(without it the verdict is insufficient and the hint says so).
+
+Exit status: 0 ready; 1 blocked or insufficient; 2 usage or input error.";
+
+/// `strictly stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// One file (or stdin: none or `-`) holding two /stats dumps back to back (the second begins where a stat name repeats), or two files: before, after.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The workload the dumps were taken from, NAMESPACE/NAME [default: the first file's name, or stdin].
+    #[arg(long, value_name = "NS/NAME")]
+    pub destination: Option<String>,
+    /// Fewer TLS handshakes than this in the interval is insufficient evidence.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub min_requests: u64,
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputKind>,
 }
 
 /// `--color`.

@@ -79,7 +79,67 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Report(args) => report(args),
         Command::Watch(args) => watch(args),
+        Command::Stats(args) => stats(args),
     }
+}
+
+/// `strictly stats`: read two /stats dumps → judge → render.
+fn stats(args: cli::StatsArgs) -> Result<u8> {
+    use std::io::IsTerminal;
+    if args.min_requests == 0 {
+        bail!("--min-requests: must be at least 1");
+    }
+    if args.files.len() > 2 {
+        bail!(
+            "stats: {} files given: give one file with two dumps, or two files (before, after)",
+            args.files.len()
+        );
+    }
+    let stdin = args.files.is_empty() || args.files.iter().any(|f| f.as_os_str() == "-");
+    let mut texts = Vec::new();
+    let mut names = Vec::new();
+    for f in &args.files {
+        if f.as_os_str() == "-" {
+            continue;
+        }
+        let text =
+            std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        strictly::source::stats::parse_dumps(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        names.push(f.display().to_string());
+        texts.push(text);
+    }
+    if stdin {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
+        strictly::source::stats::parse_dumps(&text).map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
+        names.push("stdin".to_string());
+        texts.push(text);
+    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (before, after) = strictly::source::stats::snapshot_pair(&refs)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", names.join(", ")))?;
+    let workload = args.destination.clone().unwrap_or_else(|| names[0].clone());
+    let replica =
+        strictly::stats::judge_replica(&names.join(" → "), &before, &after, args.min_requests);
+    let report = strictly::stats::report(
+        vec![strictly::stats::judge_workload(&workload, vec![replica])],
+        None,
+        args.min_requests,
+    );
+    let json = match args.output {
+        Some(OutputKind::Json) => true,
+        Some(_) => false,
+        None => !std::io::stdout().is_terminal(),
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        strictly::render::stats::json(&report, &mut out)?;
+    } else {
+        strictly::render::stats::table(&report, &mut out)?;
+    }
+    Ok(strictly::stats::exit_code(&report) as u8)
 }
 
 /// `strictly report`: validate → read → judge → render.

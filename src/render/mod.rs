@@ -1,6 +1,7 @@
 //! Renderers: report data to bytes. Pure functions over any `Write`, so tests print into a `Vec<u8>`.
 
 pub mod json;
+pub mod stats;
 pub mod table;
 
 use std::io::{self, Write};
