@@ -57,6 +57,31 @@ impl Bucket {
         self.last = self.last.max(off);
     }
 
+    /// Records `n` requests like `req` at offset `off` (counted evidence:
+    /// a log store's count of one destination × source × transport).
+    pub(super) fn record_n(&mut self, req: &Request<'_>, off: u16, n: u32) {
+        if n == 0 {
+            return;
+        }
+        match req.transport {
+            Transport::Mtls { .. } => self.mtls = self.mtls.saturating_add(n),
+            Transport::Plaintext { forged_xfcc } => {
+                self.plaintext = self.plaintext.saturating_add(n);
+                if forged_xfcc {
+                    self.xfcc_forged = self.xfcc_forged.saturating_add(n);
+                }
+                self.last_plaintext = self.last_plaintext.max(off);
+            }
+        }
+        if req.audited {
+            self.audited = self.audited.saturating_add(n);
+        }
+        if self.first == 0 || off < self.first {
+            self.first = off;
+        }
+        self.last = self.last.max(off);
+    }
+
     pub(super) fn add(&mut self, o: &Bucket) {
         self.mtls += o.mtls;
         self.plaintext += o.plaintext;

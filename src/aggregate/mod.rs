@@ -13,6 +13,7 @@
 
 mod bound;
 mod cell;
+mod counted;
 mod merge;
 mod names;
 mod rejected;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bound::Folded;
 pub use cell::{Cell, Counts, Window};
+pub use counted::CountedRow;
 pub use rejected::{Refusals, RejectedCaller, UnplacedRefusals};
 pub use resolve::{
     Resolved, ResolvedDestination, ResolvedSource, StreamCoverage, UNATTRIBUTED, UNKNOWN_NAMESPACE,
