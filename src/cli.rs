@@ -35,6 +35,9 @@ Examples:
   strictly report -n istioinaction deploy/web-api deploy/recommendation
   strictly report -A -l app=web-api --context prod
 
+  # From Istio's standard metrics in Prometheus (no access log needed)
+  strictly report --prometheus http://prometheus.istio-system:9090 -n istioinaction --explain
+
 Input: files when given; else the cluster when -A, -l, --context, --kubeconfig or a
 workload (deploy/NAME) is given, or -n with nothing piped in; else stdin.
 
@@ -254,6 +257,16 @@ pub struct ReportArgs {
     /// Log reads in flight at once when reading the cluster (like stern's) [default: 50].
     #[arg(long, value_name = "N", value_parser = at_least_one_usize, allow_negative_numbers = true)]
     pub max_log_requests: Option<usize>,
+
+    /// Judge from Istio's standard metrics in Prometheus (or Thanos, Mimir) at URL instead of
+    /// access logs: istio_requests_total and istio_tcp_connections_opened_total, reporter=destination,
+    /// increase per hour over the window (hour-aligned). -n restricts the destination namespaces.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+
+    /// With --prometheus: print the PromQL queries (and the range) on stderr before sending them.
+    #[arg(long, requires = "prometheus")]
+    pub explain: bool,
 }
 
 const WATCH_EXAMPLES: &str = "\

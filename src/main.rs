@@ -202,8 +202,17 @@ fn report(args: ReportArgs) -> Result<u8> {
     }
     let until_ms = args.until.as_deref().map(parse_until).transpose()?;
     let threads = args.threads.map(threads_flag).transpose()?;
-    let source = report_source(&args)?;
-    check_source_flags(&args, &source)?;
+    let source = match &args.prometheus {
+        Some(_) if !args.files.is_empty() => {
+            bail!("--prometheus: reads metrics, not files or workloads; drop the arguments")
+        }
+        Some(_) => None,
+        None => {
+            let source = report_source(&args)?;
+            check_source_flags(&args, &source)?;
+            Some(source)
+        }
+    };
 
     let aggregate = AggregateConfig {
         namespace: args.kube.namespaces.first().cloned(),
@@ -230,7 +239,34 @@ fn report(args: ReportArgs) -> Result<u8> {
     };
 
     let (aggregator, names, peers) = match source {
-        ReportSource::Files(inputs) => {
+        None => {
+            // Prometheus answers per hour: the window is hour-aligned (end floored).
+            let url = args.prometheus.clone().unwrap_or_default();
+            let end = until_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+            let window = strictly::source::prometheus::aligned_window(end, window_ms);
+            verdict_config.until_ms = Some(window.end_ms);
+            verdict_config.window_ms = window.end_ms - window.start_ms;
+            let namespaces = &args.kube.namespaces;
+            if args.explain {
+                let mut err = io::stderr().lock();
+                for q in strictly::source::prometheus::queries(namespaces) {
+                    let _ = writeln!(
+                        err,
+                        "strictly: query_range {} to {} step 1h: {q}",
+                        strictly::time::format_ms(window.start_ms),
+                        strictly::time::format_ms(window.end_ms)
+                    );
+                }
+            }
+            let mut aggregator = strictly::aggregate::Aggregator::new(AggregateConfig {
+                known_window: Some(window),
+                namespace: None,
+                ..aggregate
+            });
+            strictly::source::prometheus::read(&url, namespaces, window, &mut aggregator, 0)?;
+            (aggregator, vec![url], None)
+        }
+        Some(ReportSource::Files(inputs)) => {
             let bar = progress_bar(&inputs, args.no_progress);
             let progress = |n: u64| bar.inc(n);
             let run = pipeline::run_files(&inputs, &formats, &aggregate, &pipeline, &progress)?;
@@ -242,7 +278,7 @@ fn report(args: ReportArgs) -> Result<u8> {
             let names: Vec<String> = inputs.iter().map(Input::name).collect();
             (aggregator, names, None)
         }
-        ReportSource::Cluster(selection) => {
+        Some(ReportSource::Cluster(selection)) => {
             // The cluster is read as of now unless --until says otherwise; a
             // margin before the window shows whether each replica's log reaches back.
             let now = chrono::Utc::now().timestamp_millis();
@@ -281,6 +317,12 @@ fn report(args: ReportArgs) -> Result<u8> {
     }
     let mut report = verdict::report(&aggregator.into_resolved(), &verdict_config, &names);
     report.hints.extend(misfit);
+    if args.prometheus.is_some() {
+        report.hints.push(format!(
+            "--prometheus: the window is hour-aligned ({} to {}) and counts are Prometheus's increase() per hour (extrapolated; a caller's first requests are invisible to it, so a plaintext series that appears in the window counts at least 1)",
+            report.window.start, report.window.end
+        ));
+    }
     for f in formats.iter().filter(|f| f.start_time_lacks_date()) {
         report.hints.push(format!(
             "the format {} logs START_TIME without a date: each request is dated by when it was written (use kubectl logs --timestamps)",

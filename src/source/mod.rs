@@ -16,6 +16,7 @@ pub mod file;
 pub mod kube;
 pub mod kube_error;
 pub mod lines;
+pub mod prometheus;
 pub mod stats;
 
 /// What a source knows about a stream before reading a line of it (the
