@@ -82,6 +82,9 @@ Examples:
   # Or two files: before, after
   strictly stats before.txt after.txt --destination istioinaction/web-api -o json
 
+  # Every replica through the API server's pod proxy (RBAC: get pods, get pods/proxy)
+  strictly stats -n istioinaction deploy/web-api --interval 5m
+
 Evidence: the rise of listener.0.0.0.0_15006.downstream_cx_total (inbound
 connections) and of listener.0.0.0.0_15006.ssl.handshake (mTLS); inbound
 connections without a handshake are plaintext. The sidecar keeps these stats
@@ -94,9 +97,14 @@ Exit status: 0 ready; 1 blocked or insufficient; 2 usage or input error.";
 /// `strictly stats`.
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    /// One file (or stdin: none or `-`) holding two /stats dumps back to back (the second begins where a stat name repeats), or two files: before, after.
-    #[arg(value_name = "FILE")]
+    /// One file (or stdin: none or `-`) holding two /stats dumps back to back (the second begins where a stat name repeats), or two files: before, after. Or workloads (deploy/NAME) to read from the cluster.
+    #[arg(value_name = "FILE|WORKLOAD")]
     pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// From the cluster: time between the two /stats reads of every replica.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub interval: String,
     /// The workload the dumps were taken from, NAMESPACE/NAME [default: the first file's name, or stdin].
     #[arg(long, value_name = "NS/NAME")]
     pub destination: Option<String>,

@@ -119,6 +119,19 @@ pub fn judge_replica(
     out
 }
 
+/// A replica whose dumps could not be read: insufficient, saying why.
+pub fn unreadable(replica: &str, why: &str) -> ReplicaStats {
+    ReplicaStats {
+        replica: replica.to_string(),
+        verdict: Verdict::Insufficient,
+        reason: format!("its /stats could not be read: {why}"),
+        inbound_connections: None,
+        tls_handshakes: None,
+        plaintext_connections: None,
+        tls_not_found: None,
+    }
+}
+
 /// Combines replicas of one workload: blocked if any is, else insufficient
 /// if any is (every replica must have evidence), else ready.
 pub fn judge_workload(workload: &str, replicas: Vec<ReplicaStats>) -> WorkloadStats {
@@ -161,7 +174,7 @@ pub fn report(
         .filter(|w| {
             w.replicas
                 .iter()
-                .any(|r| r.inbound_connections.is_none() || r.tls_handshakes.is_none())
+                .any(|r| r.reason.contains("stats not enabled"))
         })
         .map(|w| w.workload.as_str())
         .collect();

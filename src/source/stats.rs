@@ -94,6 +94,88 @@ pub fn snapshot_pair(texts: &[&str]) -> Result<(StatsDump, StatsDump), StatsErro
     Ok((before, after))
 }
 
+/// One replica read through the API server's pod proxy.
+#[derive(Debug)]
+pub struct ReplicaDumps {
+    /// `NS/NAME` of the workload.
+    pub workload: String,
+    /// The pod's name.
+    pub replica: String,
+    /// Both dumps, or why they could not be read.
+    pub dumps: Result<(StatsDump, StatsDump), String>,
+}
+
+/// The path of a pod's Envoy admin `/stats` through the API server
+/// (`pods/proxy` get: least privilege, no exec).
+pub fn proxy_path(namespace: &str, pod: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/pods/{pod}:15000/proxy/stats")
+}
+
+async fn fetch(client: &kube::Client, namespace: &str, pod: &str) -> Result<StatsDump, String> {
+    let request = http::Request::get(proxy_path(namespace, pod))
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    let text = client.request_text(request).await.map_err(|e| {
+        crate::source::kube_error::KubeError::from_kube(
+            format!("get pods/proxy of {namespace}/{pod} (Envoy /stats)"),
+            e,
+        )
+        .to_string()
+    })?;
+    let mut dumps = parse_dumps(&text).map_err(|e| format!("{namespace}/{pod} /stats: {e}"))?;
+    match dumps.len() {
+        1 => Ok(dumps.pop().unwrap_or_default()),
+        n => Err(format!("{namespace}/{pod} /stats: {n} dumps in one answer")),
+    }
+}
+
+/// Reads every selected replica's `/stats` twice, `interval` apart (all
+/// replicas at once, so the interval is the same for each).
+pub fn read_cluster(
+    access: &crate::source::kube::KubeAccess,
+    selection: &crate::source::kube::KubeSelection,
+    interval: std::time::Duration,
+) -> Result<Vec<ReplicaDumps>, crate::source::kube_error::KubeError> {
+    use crate::source::kube_error::KubeError;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| KubeError::Config(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let (client, default_ns) = crate::source::kube::client(access).await?;
+        let (targets, _) = crate::source::kube::select(&client, selection, &default_ns).await?;
+        let first = futures::future::join_all(
+            targets
+                .iter()
+                .map(|t| fetch(&client, &t.meta.namespace, &t.meta.pod)),
+        )
+        .await;
+        tokio::time::sleep(interval).await;
+        let second = futures::future::join_all(
+            targets
+                .iter()
+                .map(|t| fetch(&client, &t.meta.namespace, &t.meta.pod)),
+        )
+        .await;
+        Ok(targets
+            .iter()
+            .zip(first.into_iter().zip(second))
+            .map(|(t, (a, b))| ReplicaDumps {
+                workload: format!(
+                    "{}/{}",
+                    t.meta.namespace,
+                    t.meta
+                        .workload
+                        .clone()
+                        .unwrap_or_else(|| t.meta.pod.clone())
+                ),
+                replica: t.meta.pod.clone(),
+                dumps: a.and_then(|a| b.map(|b| (a, b))),
+            })
+            .collect())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
