@@ -563,11 +563,14 @@ fn judge(
         hints.push(format!("{}: {why}", dest.name));
     }
     let rejected = rejected_in(dest, window);
-    if rejected.count > 0
-        && rejected
-            .last_ms
-            .is_none_or(|r| last_plaintext.is_none_or(|p| p < r))
-    {
+    // The newest refusal after the newest accepted plaintext: STRICT now.
+    // Untimed refusals cannot be ordered: regressed only if nothing was accepted.
+    let strict_now = match (rejected.last_ms, last_plaintext) {
+        (_, None) => true,
+        (Some(r), Some(p)) => p < r,
+        (None, Some(_)) => false,
+    };
+    if rejected.count > 0 && strict_now {
         verdict = Verdict::Regressed;
     } else if rejected.count > 0 {
         reason.push_str(&format!(

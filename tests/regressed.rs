@@ -88,6 +88,17 @@ fn issue_9_4_regressed_is_the_same_for_any_line_order_and_without_metadata() {
     let reversed = lines.join("\n") + "\n";
     let (_, backward) = report_json(&["-n", "shop", "--threads", "3"], Some(reversed.into()));
     assert_eq!(forward, backward);
+    // Threads split the input: a refusal read by one thread and its pod's
+    // inbound lines by another are still placed (a merged aggregate).
+    for threads in ["1", "2", "4"] {
+        for _ in 0..3 {
+            let (_, r) = report_json(
+                &["-n", "shop", "--threads", threads],
+                Some(text.clone().into_bytes()),
+            );
+            assert_eq!(r, forward, "--threads {threads}");
+        }
+    }
 
     // The raw lines of web-api alone, no envelope: the refusing address is
     // the one its inbound lines name, and its SNI names the destination.

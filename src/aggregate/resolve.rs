@@ -179,6 +179,15 @@ impl Aggregator {
     /// [`Aggregator::resolve`], consuming the aggregate instead of copying it.
     pub fn into_resolved(mut self) -> Resolved {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        // A merged aggregate has not settled the fallback destination of
+        // streams another thread read (merge leaves it unset): refusals
+        // need it, so settle it before the names are.
+        let refusing: Vec<u32> = self.rejections.sites.keys().map(|s| s.stream).collect();
+        for s in refusing {
+            if self.stream_info[s as usize].fallback_dest.is_none() {
+                self.fallback_destination(super::StreamId(s));
+            }
+        }
         let final_name = self.final_names();
         // The input of each unattributed destination id (its stream's).
         let unattributed_input = |agg: &Aggregator, d: u32| -> Option<u32> {

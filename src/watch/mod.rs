@@ -328,8 +328,10 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                     f.check_caught_up(newest_processed.get(&f.input).copied(), now_ms);
                 }
                 let snap = Arc::new(make_snapshot(&mut worker, &names, &peers, &followed, save_failures));
-                live.update(&snap);
+                // Published before the change lines are written: whoever
+                // reacts to a line reads that tick's /metrics and /report.
                 snap_tx.send_replace(Some(Arc::clone(&snap)));
+                live.update(&snap);
                 // A failed save is said once per run of failures, counted, and retried every tick.
                 if let Some(path) = &config.state
                     && (save_failing || last_save.elapsed() >= STATE_EVERY)
