@@ -39,11 +39,15 @@ Examples:
   # From Elasticsearch / OpenSearch (Filebeat or Fluent Bit documents), the last 7 days
   ELASTIC_API_KEY=... strictly report --elastic https://es.example:9200 --index 'logs-*' --window 7d
 
-Input: --elastic when given; else files when given; else the cluster when -A, -l, --context, --kubeconfig or a
+  # From Istio's standard metrics in Prometheus (no access log needed)
+  strictly report --prometheus http://prometheus.istio-system:9090 -n istioinaction --explain
+
+Input: --elastic or --prometheus when given; else files when given; else the cluster when -A, -l, --context, --kubeconfig or a
 workload (deploy/NAME) is given, or -n with nothing piped in; else stdin.
 
 Exit status: 0 every destination is ready; 1 some destination is blocked or
-has insufficient evidence (or no inbound request was found); 2 usage or input error.";
+has insufficient evidence (or no inbound request was found); 2 usage or input error;
+3 some destination is regressed (STRICT now refuses plaintext callers).";
 
 /// Is it safe to switch this workload to STRICT mTLS yet? strictly reads
 /// istio-proxy access logs and answers per workload: ready, blocked (with the
@@ -72,6 +76,54 @@ pub enum Command {
     /// Write the Istio manifests that make workloads' sidecars log what strictly needs.
     #[command(after_help = INSTRUMENT_EXAMPLES)]
     Instrument(InstrumentArgs),
+    /// Judge a workload from Envoy's /stats counters (no access log needed).
+    #[command(after_help = STATS_EXAMPLES)]
+    Stats(StatsArgs),
+}
+
+const STATS_EXAMPLES: &str = "\
+Examples:
+  # Two dumps of one replica a minute apart, back to back in one file
+  (kubectl exec -n istioinaction deploy/web-api -c istio-proxy -- curl -s localhost:15000/stats
+   sleep 60
+   kubectl exec -n istioinaction deploy/web-api -c istio-proxy -- curl -s localhost:15000/stats) \\
+    | strictly stats --destination istioinaction/web-api
+
+  # Or two files: before, after
+  strictly stats before.txt after.txt --destination istioinaction/web-api -o json
+
+  # Every replica through the API server's pod proxy (RBAC: get pods, get pods/proxy)
+  strictly stats -n istioinaction deploy/web-api --interval 5m
+
+Evidence: the rise of listener.0.0.0.0_15006.downstream_cx_total (inbound
+connections) and of listener.0.0.0.0_15006.ssl.handshake (mTLS); inbound
+connections without a handshake are plaintext. The sidecar keeps these stats
+only with the pod annotation
+  sidecar.istio.io/statsInclusionPrefixes: \"tls_inspector,listener.0.0.0.0_15006\"
+(without it the verdict is insufficient and the hint says so).
+
+Exit status: 0 ready; 1 blocked or insufficient; 2 usage or input error.";
+
+/// `strictly stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// One file (or stdin: none or `-`) holding two /stats dumps back to back (the second begins where a stat name repeats), or two files: before, after. Or workloads (deploy/NAME) to read from the cluster.
+    #[arg(value_name = "FILE|WORKLOAD")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// From the cluster: time between the two /stats reads of every replica.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub interval: String,
+    /// The workload the dumps were taken from, NAMESPACE/NAME [default: the first file's name, or stdin].
+    #[arg(long, value_name = "NS/NAME")]
+    pub destination: Option<String>,
+    /// Fewer TLS handshakes than this in the interval is insufficient evidence.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub min_requests: u64,
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputKind>,
 }
 
 /// `--color`.
@@ -226,6 +278,11 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub elastic: crate::elastic_args::ElasticArgs,
+    /// Judge from Istio's standard metrics in Prometheus (or Thanos, Mimir) at URL instead of
+    /// access logs: istio_requests_total and istio_tcp_connections_opened_total, reporter=destination,
+    /// increase per hour over the window (hour-aligned). -n restricts the destination namespaces.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
 }
 
 const WATCH_EXAMPLES: &str = "\

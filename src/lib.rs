@@ -27,6 +27,7 @@ pub mod render;
 pub mod request;
 pub mod serve;
 pub mod source;
+pub mod stats;
 pub mod time;
 pub mod verdict;
 pub mod watch;

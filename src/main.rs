@@ -86,7 +86,139 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<u8> {
         Command::Watch(args) => watch(args),
         Command::Policy(args) => policy_cmd::run(args, matches.subcommand_matches("policy")),
         Command::Instrument(args) => policy_cmd::instrument(args),
+        Command::Stats(args) => stats(args),
     }
+}
+
+/// `strictly stats`: read two /stats dumps → judge → render.
+fn stats(args: cli::StatsArgs) -> Result<u8> {
+    if args.min_requests == 0 {
+        bail!("--min-requests: must be at least 1");
+    }
+    if args.files.len() > 2 {
+        bail!(
+            "stats: {} files given: give one file with two dumps, or two files (before, after)",
+            args.files.len()
+        );
+    }
+    let workloads: Vec<WorkloadRef> = args
+        .files
+        .iter()
+        .filter(|f| !f.exists())
+        .filter_map(|f| f.to_str().and_then(WorkloadRef::parse))
+        .collect();
+    if !workloads.is_empty() && workloads.len() != args.files.len() {
+        bail!(
+            "arguments mix files and workloads (deploy/NAME): read files or the cluster, not both"
+        );
+    }
+    let cluster = !workloads.is_empty()
+        || (args.files.is_empty()
+            && (args.kube.wants_cluster()
+                || (!args.kube.namespaces.is_empty() && !stdin_has_data())));
+    if cluster {
+        let interval = duration_flag("--interval", &args.interval)?;
+        if interval <= 0 {
+            bail!("--interval: must be more than 0s");
+        }
+        let selection = KubeSelection {
+            namespaces: args.kube.namespaces.clone(),
+            all_namespaces: args.kube.all_namespaces,
+            selector: args.kube.selector.clone(),
+            workloads,
+            container: args.kube.container(),
+        };
+        let access = KubeAccess {
+            kubeconfig: args.kube.kubeconfig.clone(),
+            context: args.kube.context.clone(),
+        };
+        let read = strictly::source::stats::read_cluster(
+            &access,
+            &selection,
+            std::time::Duration::from_millis(interval as u64),
+        )?;
+        if let Some(first) = read.iter().find_map(|r| r.dumps.as_ref().err())
+            && read.iter().all(|r| r.dumps.is_err())
+        {
+            bail!("{first}");
+        }
+        let mut by_workload: std::collections::BTreeMap<
+            String,
+            Vec<strictly::stats::ReplicaStats>,
+        > = Default::default();
+        for r in &read {
+            let judged = match &r.dumps {
+                Ok((before, after)) => {
+                    strictly::stats::judge_replica(&r.replica, before, after, args.min_requests)
+                }
+                Err(why) => strictly::stats::unreadable(&r.replica, why),
+            };
+            by_workload
+                .entry(r.workload.clone())
+                .or_default()
+                .push(judged);
+        }
+        let workloads = by_workload
+            .into_iter()
+            .map(|(w, replicas)| strictly::stats::judge_workload(&w, replicas))
+            .collect();
+        let report =
+            strictly::stats::report(workloads, Some(interval as f64 / 1000.0), args.min_requests);
+        return render_stats(&report, args.output);
+    }
+    if let Some(flag) = args.kube.cluster_only_flag() {
+        bail!("{flag}: only with the cluster (workloads or -n), not with files");
+    }
+    let stdin = args.files.is_empty() || args.files.iter().any(|f| f.as_os_str() == "-");
+    let mut texts = Vec::new();
+    let mut names = Vec::new();
+    for f in &args.files {
+        if f.as_os_str() == "-" {
+            continue;
+        }
+        let text =
+            std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        strictly::source::stats::parse_dumps(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        names.push(f.display().to_string());
+        texts.push(text);
+    }
+    if stdin {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
+        strictly::source::stats::parse_dumps(&text).map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
+        names.push("stdin".to_string());
+        texts.push(text);
+    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (before, after) = strictly::source::stats::snapshot_pair(&refs)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", names.join(", ")))?;
+    let workload = args.destination.clone().unwrap_or_else(|| names[0].clone());
+    let replica =
+        strictly::stats::judge_replica(&names.join(" → "), &before, &after, args.min_requests);
+    let report = strictly::stats::report(
+        vec![strictly::stats::judge_workload(&workload, vec![replica])],
+        None,
+        args.min_requests,
+    );
+    render_stats(&report, args.output)
+}
+
+fn render_stats(report: &strictly::stats::StatsReport, output: Option<OutputKind>) -> Result<u8> {
+    use std::io::IsTerminal;
+    let json = match output {
+        Some(OutputKind::Json) => true,
+        Some(_) => false,
+        None => !std::io::stdout().is_terminal(),
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        strictly::render::stats::json(report, &mut out)?;
+    } else {
+        strictly::render::stats::table(report, &mut out)?;
+    }
+    Ok(strictly::stats::exit_code(report) as u8)
 }
 
 /// `strictly report`: validate → read → judge → render.
@@ -158,8 +290,17 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
     }
     let until_ms = args.until.as_deref().map(parse_until).transpose()?;
     let threads = args.threads.map(threads_flag).transpose()?;
-    let source = report_source(args)?;
-    check_source_flags(args, &source)?;
+    let source = match &args.prometheus {
+        Some(_) if !args.files.is_empty() => {
+            bail!("--prometheus: reads metrics, not files or workloads; drop the arguments")
+        }
+        Some(_) => None,
+        None => {
+            let source = report_source(args)?;
+            check_source_flags(args, &source)?;
+            Some(source)
+        }
+    };
 
     let aggregate = AggregateConfig {
         namespace: args.kube.namespaces.first().cloned(),
@@ -188,7 +329,34 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
     let mut pushdown_hint = None;
     let mut scope: Option<pipeline::Scope> = None;
     let (aggregator, names, peers, streams) = match source {
-        ReportSource::Files(inputs) => {
+        None => {
+            // Prometheus answers per hour: the window is hour-aligned (end floored).
+            let url = args.prometheus.clone().unwrap_or_default();
+            let end = until_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+            let window = strictly::source::prometheus::aligned_window(end, window_ms);
+            verdict_config.until_ms = Some(window.end_ms);
+            verdict_config.window_ms = window.end_ms - window.start_ms;
+            let namespaces = &args.kube.namespaces;
+            if args.elastic.explain {
+                let mut err = io::stderr().lock();
+                for q in strictly::source::prometheus::queries(namespaces) {
+                    let _ = writeln!(
+                        err,
+                        "strictly: query_range {} to {} step 1h: {q}",
+                        strictly::time::format_ms(window.start_ms),
+                        strictly::time::format_ms(window.end_ms)
+                    );
+                }
+            }
+            let mut aggregator = strictly::aggregate::Aggregator::new(AggregateConfig {
+                known_window: Some(window),
+                namespace: None,
+                ..aggregate
+            });
+            strictly::source::prometheus::read(&url, namespaces, window, &mut aggregator, 0)?;
+            (aggregator, vec![url], None, None)
+        }
+        Some(ReportSource::Files(inputs)) => {
             let bar = progress_bar(&inputs, args.no_progress);
             let progress = |n: u64| bar.inc(n);
             let run = pipeline::run_files(&inputs, &formats, &aggregate, &pipeline, &progress)?;
@@ -200,7 +368,7 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
             let names: Vec<String> = inputs.iter().map(Input::name).collect();
             (aggregator, names, None, None)
         }
-        ReportSource::Cluster(selection) => {
+        Some(ReportSource::Cluster(selection)) => {
             // The cluster is read as of now unless --until says otherwise; a
             // margin before the window shows whether each replica's log reaches back.
             let now = chrono::Utc::now().timestamp_millis();
@@ -238,7 +406,7 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
                 Some(run.streams),
             )
         }
-        ReportSource::Elastic => {
+        Some(ReportSource::Elastic) => {
             let Some(read) =
                 elastic_report(args, &formats, aggregate, &pipeline, window_ms, until_ms)?
             else {
@@ -268,6 +436,12 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
     }
     report.hints.extend(misfit);
     report.hints.extend(pushdown_hint);
+    if args.prometheus.is_some() {
+        report.hints.push(format!(
+            "--prometheus: the window is hour-aligned ({} to {}) and counts are Prometheus's increase() per hour (extrapolated; a caller's first requests are invisible to it, so a plaintext series that appears in the window counts at least 1)",
+            report.window.start, report.window.end
+        ));
+    }
     for f in formats.iter().filter(|f| f.start_time_lacks_date()) {
         report.hints.push(format!(
             "the format {} logs START_TIME without a date: each request is dated by when it was written (use kubectl logs --timestamps)",

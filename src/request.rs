@@ -328,6 +328,22 @@ fn classify_ambient<'a>(entry: &AccessEntry<'a>) -> Request<'a> {
     }
 }
 
+/// Returns true if and only if the entry is a connection a listener refused
+/// because no filter chain matched it (`NR filter_chain_not_found`, no
+/// upstream cluster, no HTTP data): what a STRICT sidecar logs for a
+/// plaintext caller (istio/istio#56084). Where the format logs
+/// `%RESPONSE_CODE_DETAILS%` it must say `filter_chain_not_found`; Istio
+/// 1.8's format logs only the flag, and `NR` with response code 0 and no
+/// cluster is the same refusal there. Whether the refusing listener was the
+/// pod's inbound one is decided by its local address (see `aggregate::rejected`).
+pub fn is_filter_chain_rejection(entry: &AccessEntry<'_>, format: &LogFormat) -> bool {
+    entry.get(Field::ResponseFlags) == Some(b"NR")
+        && entry.get(Field::UpstreamCluster).is_none()
+        && entry.get(Field::ResponseCode).is_none_or(|c| c == b"0")
+        && (!format.logs(Field::ResponseCodeDetails)
+            || entry.get(Field::ResponseCodeDetails) == Some(b"filter_chain_not_found"))
+}
+
 fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 19 {
         return None;

@@ -83,7 +83,55 @@ pub fn name_peers(report: &mut Report, lookup: PeerLookup<'_>) {
                 s.peer_sidecar = (!is_node).then_some(sidecar);
             }
         }
+        for c in &mut d.rejected_callers {
+            if let Some((pod, workload, sidecar)) = c.peer.as_deref().and_then(lookup) {
+                let is_node = pod.starts_with("node/");
+                c.peer_pod = Some(pod);
+                c.peer_workload = workload;
+                c.peer_sidecar = (!is_node).then_some(sidecar);
+            }
+        }
+        if d.verdict == Verdict::Regressed {
+            d.reason = regressed_reason(d);
+        }
     }
+}
+
+/// Why a destination is `regressed`, naming the refused callers (by pod where known).
+fn regressed_reason(d: &DestinationReport) -> String {
+    const NAMED: usize = 5;
+    let mut callers: Vec<String> = d
+        .rejected_callers
+        .iter()
+        .take(NAMED)
+        .map(|c| {
+            let who = c
+                .peer
+                .clone()
+                .unwrap_or_else(|| "an unlogged address".into());
+            match (&c.peer_pod, c.peer_sidecar) {
+                (Some(pod), Some(false)) => format!("{who} ({pod}, no sidecar)"),
+                (Some(pod), _) => format!("{who} ({pod})"),
+                (None, _) => who,
+            }
+        })
+        .collect();
+    if d.rejected_callers.len() > NAMED {
+        callers.push(format!("{} more", d.rejected_callers.len() - NAMED));
+    }
+    format!(
+        "refuses plaintext now (STRICT): {} plaintext {} refused in the window{}, from {}; these callers are failing: give them a sidecar, or roll this workload back to PERMISSIVE",
+        d.rejected,
+        if d.rejected == 1 {
+            "connection"
+        } else {
+            "connections"
+        },
+        d.last_rejected
+            .as_deref()
+            .map_or_else(String::new, |t| format!(", last at {t}")),
+        callers.join(", ")
+    )
 }
 
 /// Orders peer addresses as addresses (`10.0.0.9` before `10.0.0.10`), anything else after them.
@@ -101,6 +149,10 @@ pub fn address_key(peer: Option<&str>) -> (u8, Option<std::net::IpAddr>, String)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// The workload refuses plaintext now (STRICT) and plaintext callers were
+    /// refused in the window after the last plaintext it accepted: they are
+    /// failing (spec §4 `regressed`).
+    Regressed,
     Blocked,
     Insufficient,
     Ready,
@@ -110,8 +162,18 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, worst first.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Regressed,
+        Verdict::Blocked,
+        Verdict::Insufficient,
+        Verdict::Ready,
+        Verdict::Pending,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
+            Verdict::Regressed => "regressed",
             Verdict::Blocked => "blocked",
             Verdict::Insufficient => "insufficient",
             Verdict::Ready => "ready",
@@ -161,6 +223,10 @@ pub struct InputReport {
     pub outside_window: u64,
     /// `file:line: text` of the first malformed lines.
     pub malformed_examples: Vec<String>,
+    /// Plaintext connections a destination refused for want of a filter
+    /// chain (it is STRICT), since the start of the input.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rejected: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -189,6 +255,15 @@ pub struct DestinationReport {
     pub malformed: u64,
     pub coverage: CoverageReport,
     pub sources: Vec<SourceReport>,
+    /// Plaintext connections refused in the window (the workload is STRICT).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rejected: u64,
+    /// The newest refusal, inside the window or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rejected: Option<String>,
+    /// Who was refused in the window, by address.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected_callers: Vec<RejectedCallerReport>,
     /// Why the destination could not be named, and what to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
@@ -302,6 +377,21 @@ pub struct SourceReport {
     pub folded_estimated: Option<bool>,
 }
 
+/// One caller a STRICT destination refused in the window.
+#[derive(Clone, Debug, Serialize)]
+pub struct RejectedCallerReport {
+    /// The caller's address; `null` when not logged (or past the bound of named callers).
+    pub peer: Option<String>,
+    pub connections: u64,
+    pub last: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_pod: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_workload: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_sidecar: Option<bool>,
+}
+
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct DurationReport {
     pub p50: u64,
@@ -351,6 +441,15 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
         })
         .collect();
     destinations.sort_by(|a, b| (a.verdict, &a.destination).cmp(&(b.verdict, &b.destination)));
+    for u in &resolved.unplaced_refusals {
+        hints.push(format!(
+            "{}: {} {} refused for want of a filter chain (NR filter_chain_not_found) at {}, an address none of its inbound requests used; counted as outbound. If that is the pod's own IP, the pod refuses plaintext (STRICT) and those callers fail",
+            u.stream,
+            u.total,
+            if u.total == 1 { "connection" } else { "connections" },
+            if u.local.is_empty() { "an unlogged address" } else { u.local.as_str() },
+        ));
+    }
     let in_window: u64 = destinations.iter().map(|d| d.requests).sum();
     let input = &resolved.input;
     if input.failed_connections > 0 {
@@ -378,6 +477,7 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
             other_containers: input.other_containers,
             failed_connections: input.failed_connections,
             outside_window: input.requests.saturating_sub(in_window),
+            rejected: resolved.rejected_total,
             malformed_examples: input
                 .malformed_examples
                 .iter()
@@ -438,7 +538,7 @@ fn doubt_malformed(
         .map(|s| s.malformed.in_window(window))
         .sum();
     r.malformed = own + unplaced;
-    if r.malformed == 0 || r.verdict == Verdict::Blocked {
+    if r.malformed == 0 || matches!(r.verdict, Verdict::Blocked | Verdict::Regressed) {
         return;
     }
     let n = r.malformed;
@@ -628,7 +728,24 @@ fn judge(
         verdict = Verdict::Insufficient;
         hints.push(format!("{}: {why}", dest.name));
     }
-    DestinationReport {
+    let rejected = rejected_in(dest, window);
+    // The newest refusal after the newest accepted plaintext: STRICT now.
+    // Untimed refusals cannot be ordered: regressed only if nothing was accepted.
+    let strict_now = match (rejected.last_ms, last_plaintext) {
+        (_, None) => true,
+        (Some(r), Some(p)) => p < r,
+        (None, Some(_)) => false,
+    };
+    if rejected.count > 0 && strict_now {
+        verdict = Verdict::Regressed;
+    } else if rejected.count > 0 {
+        reason.push_str(&format!(
+            "; {} plaintext {} refused in the window before the last plaintext request was accepted (STRICT, then PERMISSIVE again?)",
+            rejected.count,
+            if rejected.count == 1 { "connection was" } else { "connections were" }
+        ));
+    }
+    let mut report = DestinationReport {
         destination: dest.name.clone(),
         verdict,
         reason,
@@ -651,7 +768,52 @@ fn judge(
         hint: dest.hint.clone(),
         pod_labels: None,
         connection_outcomes,
+        rejected: rejected.count,
+        last_rejected: rejected.newest_ever.map(format_ms),
+        rejected_callers: rejected.callers,
+    };
+    if report.verdict == Verdict::Regressed {
+        report.reason = regressed_reason(&report);
     }
+    report
+}
+
+/// A destination's refusals over a window.
+struct RejectedIn {
+    count: u64,
+    /// The newest refusal in the window (`None` if all were untimed).
+    last_ms: Option<i64>,
+    /// The newest refusal at or before the window's end.
+    newest_ever: Option<i64>,
+    callers: Vec<RejectedCallerReport>,
+}
+
+fn rejected_in(dest: &ResolvedDestination, window: &Window) -> RejectedIn {
+    let mut out = RejectedIn {
+        count: 0,
+        last_ms: None,
+        newest_ever: None,
+        callers: Vec::new(),
+    };
+    for c in &dest.rejected {
+        let (n, last) = c.refusals.in_window(window.start_ms, window.end_ms);
+        let (_, ever) = c.refusals.in_window(i64::MIN / 2, window.end_ms);
+        out.newest_ever = out.newest_ever.max(ever);
+        if n == 0 {
+            continue;
+        }
+        out.count += n;
+        out.last_ms = out.last_ms.max(last);
+        out.callers.push(RejectedCallerReport {
+            peer: c.peer.clone(),
+            connections: n,
+            last: last.map(format_ms),
+            peer_pod: None,
+            peer_workload: None,
+            peer_sidecar: None,
+        });
+    }
+    out
 }
 
 /// How soon after its container starts a log's first line must be to count
@@ -811,9 +973,20 @@ pub fn human_duration(ms: i64) -> String {
     out
 }
 
-/// Exit status of `report` (spec §4): 0 when every destination is ready, else 1.
+/// Exit status of `report` when some destination is `regressed` (spec §4).
+pub const EXIT_REGRESSED: i32 = 3;
+
+/// Exit status of `report` (spec §4): 3 when any destination is regressed,
+/// else 0 when every destination is ready, else 1.
 /// No destination at all is not "all ready": there is no evidence.
 pub fn exit_code(report: &Report) -> i32 {
+    if report
+        .destinations
+        .iter()
+        .any(|d| d.verdict == Verdict::Regressed)
+    {
+        return EXIT_REGRESSED;
+    }
     let all_ready = !report.destinations.is_empty()
         && report
             .destinations

@@ -209,6 +209,9 @@ fn destination(
         sources,
         hint: None,
         pod_labels: None,
+        rejected: 0,
+        last_rejected: None,
+        rejected_callers: Vec::new(),
     }
 }
 
@@ -272,6 +275,7 @@ fn snapshot() -> Snapshot {
             failed_connections: 0,
             outside_window: 38,
             malformed_examples: vec!["pod/web-api-1:7: GET / garbage".to_string()],
+            rejected: 0,
         },
         destinations: vec![web_api, billing, catalog],
         hints: Vec::new(),

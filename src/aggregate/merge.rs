@@ -24,6 +24,7 @@ impl Aggregator {
             newest_write_ms,
             newest_start_ms,
             malformed_unplaced,
+            rejections,
             ..
         } = other;
         for (input, m) in &malformed_unplaced {
@@ -67,6 +68,7 @@ impl Aggregator {
                         error: None,
                         malformed: Default::default(),
                         activity: Default::default(),
+                        own_addresses: Vec::new(),
                         ..info.clone()
                     });
                 }
@@ -118,6 +120,13 @@ impl Aggregator {
             };
             mine.malformed.merge(&info.malformed);
             mine.activity.merge(&info.activity);
+            for a in info.own_addresses {
+                if mine.own_addresses.len() < super::rejected::MAX_OWN_ADDRESSES
+                    && !mine.own_addresses.contains(&a)
+                {
+                    mine.own_addresses.push(a);
+                }
+            }
             mine.named.merge(info.named, |d| dest_map[d as usize]);
             mine.named_ns.merge(info.named_ns, |n| ns_map[n as usize]);
         }
@@ -171,6 +180,7 @@ impl Aggregator {
                 }
             }
         }
+        self.rejections.merge(rejections, &stream_map);
         for (d, s) in contributions {
             self.contributions
                 .insert((dest_map[d as usize], stream_map[s as usize]));

@@ -19,6 +19,7 @@ mod gaps;
 mod malformed;
 mod merge;
 mod names;
+mod rejected;
 mod resolve;
 mod sketch;
 mod validate;
@@ -33,6 +34,7 @@ pub use cell::{Cell, Counts, Window};
 pub use counted::CountedRow;
 pub use gaps::{Activity, Hole};
 pub use malformed::{MalformedTimes, leading_time};
+pub use rejected::{Refusals, RejectedCaller, UnplacedRefusals};
 pub use resolve::{
     Resolved, ResolvedDestination, ResolvedSource, StreamCoverage, UNATTRIBUTED, UNKNOWN_NAMESPACE,
 };
@@ -160,6 +162,12 @@ pub struct StreamInfo {
     /// Lines per five minutes: holes inside the log (review F11).
     #[serde(default)]
     pub activity: Activity,
+    /// Addresses (IPs) the stream received inbound requests on: a refusal
+    /// logged at one of them was the pod's own inbound listener's. Not in
+    /// the state file (its layout is versioned): after a restart they are
+    /// learnt again from the next inbound request.
+    #[serde(skip)]
+    own_addresses: Vec<Vec<u8>>,
 }
 
 /// Where a destination's name will come from.
@@ -211,6 +219,11 @@ pub struct Aggregator {
     /// at the maximum length), per input: doubt on every destination.
     #[serde(default)]
     malformed_unplaced: std::collections::BTreeMap<u32, MalformedTimes>,
+    /// Connections refused for want of a filter chain (spec §4 `regressed`).
+    /// Not in the state file (its layout is versioned): a watch resumed from
+    /// one sees a broken caller at its next refused connection.
+    #[serde(skip)]
+    rejections: rejected::Rejections,
     /// Line-named destinations (raw value → ids): skips a parse and two interns per line.
     #[serde(skip)]
     named_cache: HashMap<Box<[u8]>, Option<(u32, u32)>>,
@@ -336,6 +349,36 @@ impl Aggregator {
         for m in self.malformed_unplaced.values_mut() {
             m.prune(before_ms);
         }
+        self.rejections.prune(before_ms);
+    }
+
+    /// Records a connection a listener of `stream` refused for want of a
+    /// filter chain ([`crate::request::is_filter_chain_rejection`]).
+    /// `known_inbound` is true for formats that log the inbound listener
+    /// only; otherwise the refusal is placed by its local address when the
+    /// aggregate is resolved (see `rejected`).
+    pub fn reject(
+        &mut self,
+        stream: StreamId,
+        req: &Request<'_>,
+        known_inbound: bool,
+        envelope_ms: Option<i64>,
+    ) {
+        self.observe_entry(stream, req, envelope_ms);
+        if known_inbound {
+            let dest = match self.stream_info[stream.0 as usize].fallback_dest {
+                Some(d) => d,
+                None => self.fallback_destination(stream),
+            };
+            self.contributions.insert((dest, stream.0));
+        }
+        let t = req.time_ms.or(envelope_ms);
+        let site = rejected::RefusalSite {
+            stream: stream.0,
+            local: req.local_address.unwrap_or_default().to_vec(),
+            known_inbound,
+        };
+        self.rejections.record(site, req.peer, t);
     }
 
     /// Declares a stream the source knows before reading it (a pod's log), so
@@ -545,6 +588,12 @@ impl Aggregator {
         // names its destination and namespace (issue 7 item 11).
         let dest = self.destination(stream, req);
         let info = &mut self.stream_info[stream.0 as usize];
+        if let Some(local) = req.local_address
+            && info.own_addresses.len() < rejected::MAX_OWN_ADDRESSES
+            && !info.own_addresses.iter().any(|a| a == local)
+        {
+            info.own_addresses.push(local.to_vec());
+        }
         if info.last_dest != Some(dest) {
             info.last_dest = Some(dest);
             self.contributions.insert((dest, stream.0));

@@ -31,6 +31,11 @@ pub struct Resolved {
     pub source_bound: usize,
     /// Malformed lines no pod is known for, per input: any destination's (F3).
     pub malformed_unplaced: BTreeMap<u32, super::MalformedTimes>,
+    /// Refusals for want of a filter chain placed on a pod's own address
+    /// (inbound), since the start.
+    pub rejected_total: u64,
+    /// Refusals at addresses not known to be the pod's own (counted as outbound).
+    pub unplaced_refusals: Vec<super::UnplacedRefusals>,
 }
 
 /// One destination's cells and the streams that carried them.
@@ -47,6 +52,8 @@ pub struct ResolvedDestination {
     pub folded_while_reading: bool,
     /// Inputs whose metadata-less streams carried this destination's requests.
     pub inputs: BTreeSet<u32>,
+    /// Plaintext callers the destination refused (STRICT), by address.
+    pub rejected: Vec<super::RejectedCaller>,
     source_index: HashMap<u32, usize>,
     /// The strictest bound levels of the aggregate destinations merged here.
     levels: [u8; 2],
@@ -185,6 +192,15 @@ impl Aggregator {
     /// [`Aggregator::resolve`], consuming the aggregate instead of copying it.
     pub fn into_resolved(mut self) -> Resolved {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        // A merged aggregate has not settled the fallback destination of
+        // streams another thread read (merge leaves it unset): refusals
+        // need it, so settle it before the names are.
+        let refusing: Vec<u32> = self.rejections.sites.keys().map(|s| s.stream).collect();
+        for s in refusing {
+            if self.stream_info[s as usize].fallback_dest.is_none() {
+                self.fallback_destination(super::StreamId(s));
+            }
+        }
         let final_name = self.final_names();
         // The input of each unattributed destination id (its stream's).
         let unattributed_input = |agg: &Aggregator, d: u32| -> Option<u32> {
@@ -294,6 +310,9 @@ impl Aggregator {
                 }
             }
         }
+        let (rejected_total, unplaced_refusals) =
+            self.place_refusals(&final_name, &mut destinations);
+        self.input.outbound += unplaced_refusals.iter().map(|u| u.total).sum::<u64>();
         for dest in destinations.values_mut() {
             dest.apply_levels();
             dest.streams.sort_by(|a, b| a.display.cmp(&b.display));
@@ -311,7 +330,61 @@ impl Aggregator {
             unattributed,
             source_bound: self.config.max_sources,
             malformed_unplaced: std::mem::take(&mut self.malformed_unplaced),
+            rejected_total,
+            unplaced_refusals,
         }
+    }
+
+    /// Settles each refusal on its stream's destination when it was logged at
+    /// one of the stream's own addresses (or by a format that logs the
+    /// inbound listener only); returns the total placed and what could not be.
+    fn place_refusals(
+        &mut self,
+        final_name: &[(String, Option<String>)],
+        destinations: &mut BTreeMap<String, ResolvedDestination>,
+    ) -> (u64, Vec<super::UnplacedRefusals>) {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let mut placed = 0;
+        let mut unplaced: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for (site, callers) in std::mem::take(&mut self.rejections.sites) {
+            let info = &self.stream_info[site.stream as usize];
+            let own = site.known_inbound
+                || (!site.local.is_empty() && info.own_addresses.contains(&site.local));
+            let name = info
+                .fallback_dest
+                .map(|d| &final_name[d as usize].0)
+                .filter(|n| own && n.as_str() != UNATTRIBUTED);
+            let Some(dest) = name.and_then(|n| destinations.get_mut(n)) else {
+                let total: u64 = callers.values().map(|r| r.total).sum();
+                *unplaced
+                    .entry((info.display.clone(), text(&site.local)))
+                    .or_default() += total;
+                continue;
+            };
+            for (peer, refusals) in callers {
+                placed += refusals.total;
+                let peer = (!peer.is_empty()).then(|| text(&peer));
+                match dest.rejected.iter_mut().find(|c| c.peer == peer) {
+                    Some(c) => c.refusals.merge(&refusals),
+                    None => dest.rejected.push(super::RejectedCaller { peer, refusals }),
+                }
+            }
+        }
+        for dest in destinations.values_mut() {
+            dest.rejected.sort_by(|a, b| {
+                crate::verdict::address_key(a.peer.as_deref())
+                    .cmp(&crate::verdict::address_key(b.peer.as_deref()))
+            });
+        }
+        let unplaced = unplaced
+            .into_iter()
+            .map(|((stream, local), total)| super::UnplacedRefusals {
+                stream,
+                local,
+                total,
+            })
+            .collect();
+        (placed, unplaced)
     }
 }
 

@@ -100,6 +100,7 @@ impl Aggregator {
                 return Err("a folded-sources sketch has the wrong size".into());
             }
         }
+        self.rejections.check_streams(streams)?;
         time(self.newest_write_ms)?;
         time(self.newest_start_ms)?;
         if let Some(w) = self.config.known_window {

@@ -65,11 +65,15 @@ pub enum Field {
     ConnectionError,
     /// ztunnel's event: `complete` or `failed` (an early deny).
     ConnectionEvent,
+    /// `%RESPONSE_FLAGS%` (`NR`: no route, or no filter chain for the connection).
+    ResponseFlags,
+    /// `%RESPONSE_CODE_DETAILS%` (`filter_chain_not_found`: a listener refused the connection).
+    ResponseCodeDetails,
 }
 
 impl Field {
     /// Number of variants; the size of [`AccessEntry`]'s value table.
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 23;
 
     /// Every field, in declaration order (`ALL[f as usize] == f`).
     pub const ALL: [Field; Field::COUNT] = [
@@ -94,6 +98,8 @@ impl Field {
         Field::DestinationNamespace,
         Field::ConnectionError,
         Field::ConnectionEvent,
+        Field::ResponseFlags,
+        Field::ResponseCodeDetails,
     ];
 }
 

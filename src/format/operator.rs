@@ -79,6 +79,8 @@ impl Operator {
             ("DOWNSTREAM_LOCAL_ADDRESS", None) => Field::DownstreamLocalAddress,
             ("DURATION", None) => Field::Duration,
             ("RESPONSE_CODE", None) => Field::ResponseCode,
+            ("RESPONSE_FLAGS", None) => Field::ResponseFlags,
+            ("RESPONSE_CODE_DETAILS", None) => Field::ResponseCodeDetails,
             // The `envoy.common` namespace is Envoy's; keys are case-sensitive there.
             ("DYNAMIC_METADATA", Some(_))
                 if self.arg.as_deref() == Some("envoy.common:access_log_hint") =>

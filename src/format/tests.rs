@@ -173,6 +173,7 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 ResponseCode,
                 Method,
                 Path,
+                ResponseFlags,
             ],
         ),
         (
@@ -188,6 +189,7 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 ResponseCode,
                 Method,
                 Path,
+                ResponseFlags,
             ],
         ),
         (
@@ -201,6 +203,7 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 ResponseCode,
                 Method,
                 Path,
+                ResponseFlags,
             ],
         ),
         (
@@ -218,6 +221,8 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 Method,
                 Path,
                 Authority,
+                ResponseFlags,
+                ResponseCodeDetails,
             ],
         ),
         (
@@ -235,6 +240,7 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 Method,
                 Path,
                 Authority,
+                ResponseFlags,
             ],
         ),
         (
@@ -252,6 +258,8 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 Method,
                 Path,
                 Authority,
+                ResponseFlags,
+                ResponseCodeDetails,
             ],
         ),
         (

@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::aggregate::{AggregateConfig, Aggregator, StreamId};
 use crate::envelope::{EnvelopeDecoder, InputKind, StreamMeta};
+use crate::format::Field;
 use crate::format::{FormatSet, LineParser, Parsed};
-use crate::request::classify;
+use crate::request::{classify, is_filter_chain_rejection};
 use crate::source::file::Input;
 use crate::source::inputs::Inputs;
 use crate::source::kube::ClusterRead;
@@ -411,7 +412,12 @@ impl Worker {
                     (None, Some(local)) => substream_of(aggregator, last_substream, stream, local),
                     _ => stream,
                 };
-                if req.inbound {
+                if is_filter_chain_rejection(&entry, &formats[format]) {
+                    // Inbound for formats of the inbound listener only (the
+                    // lab's); otherwise placed by its local address later.
+                    let known_inbound = !formats[format].logs(Field::UpstreamCluster);
+                    aggregator.reject(stream, &req, known_inbound, env.timestamp_ms);
+                } else if req.inbound {
                     aggregator.record(stream, &req, env.timestamp_ms);
                 } else {
                     aggregator.input.outbound += 1;

@@ -4,6 +4,7 @@ pub mod instrument;
 pub mod json;
 pub mod policy;
 pub mod policy_input;
+pub mod stats;
 pub mod table;
 
 use std::io::{self, Write};

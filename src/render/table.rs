@@ -58,6 +58,7 @@ pub fn render(report: &Report, opts: super::RenderOptions, out: &mut dyn Write) 
     }
     for d in &report.destinations {
         let color = match d.verdict {
+            Verdict::Regressed => Color::Magenta,
             Verdict::Blocked => Color::Red,
             Verdict::Insufficient => Color::Yellow,
             Verdict::Ready => Color::Green,
@@ -255,6 +256,18 @@ fn summary(report: &Report, width: Option<u16>) -> String {
             i.duplicates
         ));
     }
+    if count(Verdict::Regressed) > 0 {
+        line.push_str(&format!(
+            " · {} REGRESSED (STRICT refuses plaintext callers now)",
+            count(Verdict::Regressed)
+        ));
+    }
+    if i.rejected > 0 {
+        line.push_str(&format!(
+            ", {} plaintext connections refused (STRICT)",
+            i.rejected
+        ));
+    }
     if count(Verdict::Pending) > 0 {
         line.push_str(&format!(
             " · {} pending (reading history)",
@@ -286,6 +299,26 @@ fn next_steps(report: &Report) -> Vec<String> {
             .collect()
     };
     let mut steps = Vec::new();
+    for d in report
+        .destinations
+        .iter()
+        .filter(|d| d.verdict == Verdict::Regressed)
+    {
+        steps.push(format!(
+            "REGRESSED {}: {} (see REASON); to roll back: kubectl -n {} delete peerauthentication <the STRICT policy selecting it>, or set its mode to PERMISSIVE",
+            d.destination,
+            d.rejected_callers
+                .iter()
+                .map(|c| match (&c.peer_pod, &c.peer) {
+                    (Some(pod), _) => pod.clone(),
+                    (None, Some(p)) => p.clone(),
+                    (None, None) => "an unlogged address".into(),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            d.destination.split('/').next().unwrap_or("NAMESPACE"),
+        ));
+    }
     let ready = names(Verdict::Ready);
     if !ready.is_empty() {
         steps.push(format!("STRICT is safe for: {}", ready.join(", ")));

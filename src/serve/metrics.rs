@@ -22,13 +22,14 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// Every family name starts with this (plus `_`).
 const PREFIX: &str = "strictly";
 
-/// Every verdict, so each destination exposes all four series (1 for the
+/// Every verdict, so each destination exposes all five series (1 for the
 /// current verdict, 0 for the others) and `== 1` alerts never see a gap.
-const VERDICTS: [Verdict; 4] = [
+const VERDICTS: [Verdict; 5] = [
     Verdict::Ready,
     Verdict::Blocked,
     Verdict::Insufficient,
     Verdict::Pending,
+    Verdict::Regressed,
 ];
 
 /// The labelled families of one snapshot.
@@ -43,6 +44,8 @@ struct LabelledFamilies {
     requests: BTreeMap<(String, String, String), (u64, u64)>,
     /// destination, verdict, in-window mTLS and plaintext, in report order.
     destinations: Vec<(String, Verdict, u64, u64)>,
+    /// (destination, caller address or "") → plaintext connections refused in the window.
+    rejected: BTreeMap<(String, String), u64>,
 }
 
 impl LabelledFamilies {
@@ -64,9 +67,17 @@ impl LabelledFamilies {
             .iter()
             .map(|d| (d.destination.clone(), d.verdict, d.mtls, d.plaintext))
             .collect();
+        let mut rejected = BTreeMap::new();
+        for d in &snapshot.report.destinations {
+            for c in &d.rejected_callers {
+                let key = (d.destination.clone(), c.peer.clone().unwrap_or_default());
+                *rejected.entry(key).or_insert(0) += c.connections;
+            }
+        }
         LabelledFamilies {
             requests,
             destinations,
+            rejected,
         }
     }
 }
@@ -110,8 +121,19 @@ impl Collector for LabelledFamilies {
         }
 
         let mut family = encoder.encode_descriptor(
+            "window_rejected_connections",
+            "Plaintext connections a STRICT destination refused inside the current verdict window (NR filter_chain_not_found), by caller address.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((destination, peer), &count) in &self.rejected {
+            let labels = [("destination", destination.as_str()), ("peer", peer)];
+            ConstGauge::new(count).encode(family.encode_family(&labels)?)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
             "destination_verdict",
-            "1 for the destination's current verdict (ready, blocked, insufficient, pending), 0 for the others.",
+            "1 for the destination's current verdict (ready, blocked, insufficient, pending, regressed), 0 for the others.",
             None,
             MetricType::Gauge,
         )?;
@@ -213,6 +235,11 @@ fn registry(snapshot: Option<&Snapshot>) -> Registry {
             "outbound_lines",
             "Access entries that are not inbound",
             input.outbound,
+        ),
+        (
+            "rejected_connections",
+            "Plaintext connections refused by a STRICT destination (NR filter_chain_not_found at its own address)",
+            input.rejected,
         ),
     ] {
         registry.register(name, help, ConstCounter::new(value));

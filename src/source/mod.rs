@@ -46,6 +46,8 @@ pub mod kube;
 pub mod kube_error;
 pub mod kube_labels;
 pub mod lines;
+pub mod prometheus;
+pub mod stats;
 
 /// A one-shot source of chunks: see the module doc for the contract.
 pub trait Source {

@@ -227,8 +227,10 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 core.check_caught_up(now_ms);
                 let snap = Arc::new(core.snapshot(now_ms));
+                // Published before the change lines are written: whoever
+                // reacts to a line reads that tick's /metrics and /report.
+                snap_tx.send_replace(Some(Arc::clone(&snap)));
                 live.update(&snap);
-                snap_tx.send_replace(Some(snap));
                 core.save_if_due();
             }
             _ = peer_refresh.tick() => {

@@ -1108,6 +1108,9 @@ struct State {
     requests: Vec<RecordedRequest>,
     bookmark_interval: Duration,
     pods_created: u64,
+    /// Envoy `/stats` dumps per pod, served in turn through the pod proxy
+    /// (`pods/NAME:15000/proxy/stats`); the last one repeats.
+    stats: BTreeMap<(String, String), std::collections::VecDeque<String>>,
 }
 
 fn key(namespace: &str, name: &str) -> (String, String) {
@@ -1129,6 +1132,7 @@ impl State {
             requests: Vec::new(),
             bookmark_interval: Duration::from_secs(1),
             pods_created: 0,
+            stats: BTreeMap::new(),
         }
     }
 
@@ -1198,6 +1202,39 @@ impl State {
             .iter()
             .position(|f| target.contains(&f.needle))?;
         Some(self.failures.remove(index).status)
+    }
+
+    /// `GET pods/NAME:15000/proxy/stats`: the pod's next `/stats` dump, as
+    /// the API server relays Envoy's admin answer (text/plain).
+    fn proxy_stats(&mut self, ns: &str, target: &str) -> Response {
+        let (name, port) = target.split_once(':').unwrap_or((target, ""));
+        if let Some(denied) = self.check_forbidden("get", "pods/proxy", Some(ns), Some(name)) {
+            return denied;
+        }
+        let Some(dumps) = self.stats.get_mut(&key(ns, name)) else {
+            return status_response(
+                404,
+                "NotFound",
+                &format!("pods \"{name}\" not found"),
+                Some(json!({"name": name, "kind": "pods"})),
+            );
+        };
+        if port != "15000" {
+            return status_response(
+                503,
+                "ServiceUnavailable",
+                "error trying to reach service: dial tcp: connect: connection refused",
+                None,
+            );
+        }
+        let body = if dumps.len() > 1 {
+            dumps.pop_front().unwrap_or_default()
+        } else {
+            dumps.front().cloned().unwrap_or_default()
+        };
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = StatusCode::OK;
+        with_common_headers(response, "text/plain; charset=UTF-8")
     }
 
     fn check_forbidden(
@@ -1737,6 +1774,9 @@ impl Shared {
             }
             ["api", "v1", "namespaces", ns, "pods", name] => state.get(ns, name, metadata_only),
             ["api", "v1", "namespaces", ns, "pods", name, "log"] => state.logs(ns, name, &query),
+            ["api", "v1", "namespaces", ns, "pods", target, "proxy", "stats"] => {
+                state.proxy_stats(ns, target)
+            }
             _ => status_response(
                 404,
                 "NotFound",
@@ -2045,6 +2085,14 @@ users:
 
     /// Denies `verb` (`get`, `list`, `watch`, `*`) on `resource` (`pods`, `pods/log`) in `namespace`
     /// (`None`: the cluster scope, `GET /api/v1/pods`; `Some("*")`: every namespace) with 403.
+    /// Serves `dumps` in turn as the pod's Envoy `/stats` through the pod proxy.
+    pub fn set_stats(&self, namespace: &str, pod: &str, dumps: &[&str]) {
+        self.lock().stats.insert(
+            key(namespace, pod),
+            dumps.iter().map(|d| d.to_string()).collect(),
+        );
+    }
+
     pub fn forbid(&self, verb: &str, resource: &str, namespace: Option<&str>) {
         self.lock().forbidden.push(Forbidden {
             verb: verb.into(),
