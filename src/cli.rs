@@ -35,7 +35,12 @@ Examples:
   strictly report -n istioinaction deploy/web-api deploy/recommendation
   strictly report -A -l app=web-api --context prod
 
-Input: files when given; else the cluster when -A, -l, --context, --kubeconfig or a
+  # Straight from Loki (tenant and credentials from LOKI_ORG_ID, LOKI_TOKEN or LOKI_USER/LOKI_PASSWORD)
+  strictly report --loki http://loki-gateway.monitoring --query '{namespace=\"istioinaction\",container=\"istio-proxy\"}' --since 7d
+  strictly report --loki http://loki-gateway.monitoring -n istioinaction --since 7d --pushdown   # Loki counts
+  strictly report --loki http://loki-gateway.monitoring -n istioinaction --pushdown --explain    # print the LogQL only
+
+Input: Loki with --loki; files when given; else the cluster when -A, -l, --context, --kubeconfig or a
 workload (deploy/NAME) is given, or -n with nothing piped in; else stdin.
 
 Exit status: 0 every destination is ready; 1 some destination is blocked or
@@ -213,6 +218,46 @@ pub struct ReportArgs {
     /// Log reads in flight at once when reading the cluster (like stern's) [default: 50].
     #[arg(long, value_name = "N", value_parser = at_least_one_usize, allow_negative_numbers = true)]
     pub max_log_requests: Option<usize>,
+
+    #[command(flatten)]
+    pub loki: LokiArgs,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Reading Grafana Loki directly (`report --loki`).
+#[derive(Debug, Args)]
+pub struct LokiArgs {
+    /// Query this Loki (base URL, e.g. http://loki-gateway.monitoring) instead of files or the cluster.
+    /// Credentials: LOKI_TOKEN (bearer), or LOKI_USER and LOKI_PASSWORD (basic).
+    #[arg(long, value_name = "URL")]
+    pub loki: Option<String>,
+
+    /// LogQL log query selecting istio-proxy logs [default: {container="istio-proxy"}, with namespace from -n].
+    #[arg(long, value_name = "LOGQL", requires = "loki")]
+    pub query: Option<String>,
+
+    /// Loki tenant (X-Scope-OrgID) [default: $LOKI_ORG_ID].
+    #[arg(long, value_name = "ID", requires = "loki")]
+    pub loki_org_id: Option<String>,
+
+    /// Entries per query_range request (Loki's max_entries_limit_per_query is 5000).
+    #[arg(long, value_name = "N", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=5000), requires = "loki")]
+    pub loki_batch: u32,
+}
+
+/// Letting a log store count (`--pushdown`), shared by the stores.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Let the log store count requests per hour, pod, source and transport instead of
+    /// sending every line (windows become hour-granular).
+    #[arg(long)]
+    pub pushdown: bool,
+
+    /// Print the queries --pushdown would run, and run nothing.
+    #[arg(long, requires = "pushdown")]
+    pub explain: bool,
 }
 
 const WATCH_EXAMPLES: &str = "\

@@ -1,6 +1,7 @@
 //! The `strictly` binary: parse the command line, read, judge, render.
 
 mod cli;
+mod report_loki;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -142,7 +143,11 @@ fn report(args: ReportArgs) -> Result<u8> {
     }
     let until_ms = args.until.as_deref().map(parse_until).transpose()?;
     let threads = args.threads.map(threads_flag).transpose()?;
-    let source = report_source(&args)?;
+    let loki = report_loki::source(&args)?;
+    let source = match loki {
+        Some(l) => ReportSource::Loki(l),
+        None => report_source(&args)?,
+    };
     check_source_flags(&args, &source)?;
 
     let aggregate = AggregateConfig {
@@ -169,7 +174,27 @@ fn report(args: ReportArgs) -> Result<u8> {
         max_sources: args.judge.max_sources.max(1),
     };
 
+    let mut store_hints = Vec::new();
     let (aggregator, names, peers) = match source {
+        ReportSource::Loki(src) => {
+            let Some(run) = report_loki::run(
+                &src,
+                &formats,
+                aggregate,
+                &pipeline,
+                window_ms,
+                until_ms,
+                args.no_progress,
+            )?
+            else {
+                // --explain printed the queries.
+                return Ok(0);
+            };
+            verdict_config.until_ms = Some(run.window.end_ms);
+            verdict_config.window_ms = run.window.end_ms - run.window.start_ms;
+            store_hints = run.hints;
+            (run.aggregator, run.names, None)
+        }
         ReportSource::Files(inputs) => {
             let bar = progress_bar(&inputs, args.no_progress);
             let progress = |n: u64| bar.inc(n);
@@ -221,6 +246,7 @@ fn report(args: ReportArgs) -> Result<u8> {
     }
     let mut report = verdict::report(&aggregator.into_resolved(), &verdict_config, &names);
     report.hints.extend(misfit);
+    report.hints.extend(store_hints);
     for f in formats.iter().filter(|f| f.start_time_lacks_date()) {
         report.hints.push(format!(
             "the format {} logs START_TIME without a date: each request is dated by when it was written (use kubectl logs --timestamps)",
@@ -314,6 +340,8 @@ fn check_source_flags(args: &ReportArgs, source: &ReportSource) -> Result<()> {
                 );
             }
         }
+        // report_loki::source checked its own.
+        ReportSource::Loki(_) => {}
         ReportSource::Cluster(_) => {
             if args.input.is_some() {
                 bail!(
@@ -470,6 +498,7 @@ const COVERAGE_MARGIN_S: i64 = 3600;
 enum ReportSource {
     Files(Vec<Input>),
     Cluster(KubeSelection),
+    Loki(report_loki::LokiSource),
 }
 
 /// Files when given; the cluster when a flag or argument says so (or `-n`

@@ -16,6 +16,7 @@ pub mod file;
 pub mod kube;
 pub mod kube_error;
 pub mod lines;
+pub mod loki;
 
 /// What a source knows about a stream before reading a line of it (the
 /// Kubernetes API knows the pod; a file knows nothing and lets the envelope speak).
