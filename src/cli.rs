@@ -35,10 +35,12 @@ Examples:
   strictly report -n istioinaction deploy/web-api deploy/recommendation
   strictly report -A -l app=web-api --context prod
 
-  # Straight from Loki (tenant and credentials from LOKI_ORG_ID, LOKI_TOKEN or LOKI_USER/LOKI_PASSWORD)
-  strictly report --loki http://loki-gateway.monitoring --query '{namespace=\"istioinaction\",container=\"istio-proxy\"}' --since 7d
-  strictly report --loki http://loki-gateway.monitoring -n istioinaction --since 7d --pushdown   # Loki counts
-  strictly report --loki http://loki-gateway.monitoring -n istioinaction --pushdown --explain    # print the LogQL only
+  # Straight from Loki (tenant: LOKI_ORG_ID; credentials: LOKI_TOKEN, or LOKI_USER/LOKI_PASSWORD)
+  strictly report --loki http://loki-gateway.monitoring -n istioinaction --since 7d
+  strictly report --loki http://loki:3100 --query '{cluster=\"prod\",container=\"istio-proxy\"}'
+  # Let Loki count (hour-granular); --explain prints the LogQL and runs nothing
+  strictly report --loki http://loki-gateway.monitoring -n istioinaction --pushdown
+  strictly report --loki http://loki-gateway.monitoring -n istioinaction --pushdown --explain
 
 Input: Loki with --loki; files when given; else the cluster when -A, -l, --context, --kubeconfig or a
 workload (deploy/NAME) is given, or -n with nothing piped in; else stdin.

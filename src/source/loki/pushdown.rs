@@ -80,6 +80,13 @@ pub fn plan(selector: &str, formats: &FormatSet, window: Window) -> Result<Plan,
             PUSHDOWN_FIELDS
                 .iter()
                 .filter(|(field, _)| f.logs(*field))
+                // X-Forwarded-For is client-written (one series per client
+                // request chain); it names a plaintext caller only where no
+                // peer address is logged.
+                .filter(|(field, _)| {
+                    *field != crate::format::Field::ForwardedFor
+                        || !f.logs(crate::format::Field::DownstreamRemoteAddress)
+                })
                 .map(|(_, l)| *l),
         );
         let mut pipeline = String::new();
