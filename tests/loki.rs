@@ -519,3 +519,38 @@ fn issue_8_4_loki_explain_prints_the_queries_and_runs_nothing() {
     assert!(text.contains("(?P<x_peer_san>"), "{text}");
     assert!(fake.requests().is_empty());
 }
+
+/// Measurement, not a check: `cargo test --test loki -- --ignored --nocapture`
+/// prints entries/s of the direct query and of push-down over 60,000 entries.
+#[test]
+#[ignore]
+fn measure_direct_query_and_pushdown() {
+    let mut text = String::new();
+    let base = tied_lines(false);
+    let body: Vec<&str> = base.lines().filter(|l| l.contains("HTTP/1.1")).collect();
+    for rep in 0..333 {
+        for l in &body {
+            // Shift each copy by `rep` ms so entries stay distinct.
+            text.push_str(&l.replacen(".123456789Z", &format!(".{:03}456789Z", rep % 1000), 1));
+            text.push('\n');
+        }
+    }
+    let entries = FakeLoki::entries_from_prefixed(&text, NS);
+    let n = entries.len();
+    let fake = FakeLoki::start(entries);
+    for args in [&["-n", NS][..], &["-n", NS, "--pushdown"][..]] {
+        let before = fake.requests().len();
+        let t = std::time::Instant::now();
+        let r = json(&loki(&fake.url, args));
+        let s = t.elapsed().as_secs_f64();
+        let reqs = &fake.requests()[before..];
+        let bytes: usize = reqs.iter().map(|r| r.bytes).sum();
+        println!(
+            "{args:?}: {n} entries, {} requests counted, {} HTTP requests, {bytes} bytes received, {:.2} s, {:.0} entries/s",
+            r["input"]["requests"],
+            reqs.len(),
+            s,
+            n as f64 / s
+        );
+    }
+}

@@ -47,6 +47,8 @@ pub struct Recorded {
     pub org_id: Option<String>,
     pub authorization: Option<String>,
     pub status: u16,
+    /// Bytes of the response body.
+    pub bytes: usize,
 }
 
 #[derive(Default)]
@@ -152,6 +154,16 @@ impl FakeLoki {
     }
 }
 
+/// A 200 with a JSON body, its length in `Content-Length` (read back for [`Recorded::bytes`]).
+fn ok_json(body: serde_json::Value) -> Response {
+    let body = body.to_string();
+    let len = body.len();
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut()
+        .insert(axum::http::header::CONTENT_LENGTH, len.into());
+    r
+}
+
 fn text(status: StatusCode, body: &str) -> Response {
     (status, format!("{body}\n")).into_response()
 }
@@ -173,9 +185,15 @@ async fn query_range(
         org_id: header("x-scope-orgid"),
         authorization: header("authorization"),
         status: 200,
+        bytes: 0,
     };
     let resp = answer(&mut s, &rec, &params);
     rec.status = resp.status().as_u16();
+    rec.bytes = resp
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
     s.requests.push(rec);
     resp
 }
@@ -343,7 +361,7 @@ fn streams(s: &Shared, query: &str, start: i128, end: i128, limit: usize) -> Res
         .map(|(labels, values)| serde_json::json!({"stream": labels, "values": values}))
         .collect();
     let body = serde_json::json!({"status": "success", "data": {"resultType": "streams", "result": result, "stats": {}}});
-    (StatusCode::OK, body.to_string()).into_response()
+    ok_json(body)
 }
 
 /// The pipeline stages the fake evaluates.
@@ -472,5 +490,5 @@ fn metric(s: &Shared, query: &str, start: i128, end: i128, step: i128) -> Respon
         })
         .collect();
     let body = serde_json::json!({"status": "success", "data": {"resultType": "matrix", "result": result, "stats": {}}});
-    (StatusCode::OK, body.to_string()).into_response()
+    ok_json(body)
 }
