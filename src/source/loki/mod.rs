@@ -15,6 +15,7 @@
 //! far it got: a verdict is never made over part of the range.
 
 mod http;
+mod matrix;
 pub mod pushdown;
 
 use std::collections::HashSet;
