@@ -498,7 +498,7 @@ const COVERAGE_MARGIN_S: i64 = 3600;
 enum ReportSource {
     Files(Vec<Input>),
     Cluster(KubeSelection),
-    Loki(report_loki::LokiSource),
+    Loki(report_loki::LokiRequest),
 }
 
 /// Files when given; the cluster when a flag or argument says so (or `-n`

@@ -17,7 +17,7 @@ use strictly::source::loki::{self, Auth, Client, LokiQuery, pushdown};
 const COVERAGE_MARGIN_MS: i64 = 3_600_000;
 
 /// What `--loki` and its flags ask for.
-pub struct LokiSource {
+pub struct LokiRequest {
     url: String,
     query: String,
     org_id: Option<String>,
@@ -37,7 +37,7 @@ pub struct LokiRun {
 }
 
 /// `--loki` and the flags that go with it; None without `--loki`.
-pub fn source(args: &ReportArgs) -> Result<Option<LokiSource>> {
+pub fn source(args: &ReportArgs) -> Result<Option<LokiRequest>> {
     let Some(url) = args.loki.loki.clone() else {
         if args.store.pushdown {
             bail!("--pushdown needs a log store to count: add --loki URL");
@@ -75,7 +75,7 @@ pub fn source(args: &ReportArgs) -> Result<Option<LokiSource>> {
         .loki_org_id
         .clone()
         .or_else(|| std::env::var("LOKI_ORG_ID").ok().filter(|v| !v.is_empty()));
-    Ok(Some(LokiSource {
+    Ok(Some(LokiRequest {
         url,
         query,
         org_id,
@@ -97,7 +97,7 @@ fn default_query(namespaces: &[String], container: &str) -> String {
 
 /// Reads Loki for the window ending at `until_ms` (else now) and returns the aggregate.
 pub fn run(
-    src: &LokiSource,
+    src: &LokiRequest,
     formats: &FormatSet,
     aggregate: AggregateConfig,
     config: &PipelineConfig,
@@ -124,32 +124,19 @@ pub fn run(
         end_ns: (window.end_ms as i128 + 1) * 1_000_000,
         batch: src.batch,
     };
-    let mut client = Client::new(&src.url, src.org_id.clone(), Auth::from_env())?;
-    let name = format!("loki {}", src.query);
+    let client = Client::new(&src.url, src.org_id.clone(), Auth::from_env())?;
     let bar = progress(no_progress);
     let count = |n: u64| bar.inc(n);
-    let aggregator = pipeline::run_with(
-        formats,
-        &aggregate,
-        config,
-        vec![name.clone()].into(),
-        |emit| {
-            loki::read(
-                &mut client,
-                &q,
-                0,
-                config.chunk_size,
-                config.max_line,
-                &count,
-                emit,
-            )
-            .map(|_| ())
-        },
-    )?;
+    let mut source = loki::LokiSource::new(client, q, config.chunk_size, config.max_line, &count);
+    let run = pipeline::run_source(&mut source, formats, &aggregate, config)?;
     bar.finish_and_clear();
+    for w in &run.warnings {
+        eprintln!("strictly: warning: {w}");
+    }
+    let (aggregator, names) = (run.aggregator, run.names);
     Ok(Some(LokiRun {
         aggregator,
-        names: vec![name],
+        names,
         hints: Vec::new(),
         window,
     }))
@@ -157,7 +144,7 @@ pub fn run(
 
 /// `--pushdown`: Loki counts per hour; with `--explain`, the queries are printed instead.
 fn loki_pushdown(
-    src: &LokiSource,
+    src: &LokiRequest,
     formats: &FormatSet,
     aggregate: AggregateConfig,
     window_ms: i64,

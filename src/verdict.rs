@@ -171,6 +171,9 @@ pub struct DestinationReport {
     pub audited: u64,
     pub xfcc_forged: u64,
     pub last_plaintext: Option<String>,
+    /// Malformed lines that may lie in the window and be this destination's:
+    /// while there are any it is not `ready`.
+    pub malformed: u64,
     pub coverage: CoverageReport,
     pub sources: Vec<SourceReport>,
     /// Why the destination could not be named, and what to do about it.
@@ -258,19 +261,27 @@ pub fn window(config: &VerdictConfig, newest_ms: Option<i64>) -> Window {
 pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) -> Report {
     let window = window(config, resolved.newest_ms);
     let mut hints = Vec::new();
+    // Malformed lines no pod is known for may be any destination's (F3).
+    let unplaced: u64 = resolved
+        .malformed_unplaced
+        .values()
+        .map(|m| m.in_window(&window))
+        .sum();
     let mut destinations: Vec<DestinationReport> = resolved
         .destinations
         .iter()
         .map(|d| {
             let unattributed = unattributed_plaintext(resolved, d, &window, inputs);
-            judge(
+            let mut r = judge(
                 d,
                 &window,
                 config,
                 unattributed,
                 &mut hints,
                 resolved.source_bound,
-            )
+            );
+            doubt_malformed(&mut r, d, unplaced, &window, &mut hints);
+            r
         })
         .collect();
     destinations.sort_by(|a, b| (a.verdict, &a.destination).cmp(&(b.verdict, &b.destination)));
@@ -306,8 +317,11 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
     }
 }
 
-/// Plaintext in the window that no rule could attribute, from the inputs
-/// that also carried `dest`: `dest` may have received it (spec §3 rule 5).
+/// Plaintext in the window that no rule could attribute: `dest` may have
+/// received it (spec §3 rule 5). Any input's, not only the inputs that also
+/// carried `dest`: two replicas' raw logs given as two files are the same
+/// evidence as one concatenated file (review finding F4), and nothing in a
+/// metadata-less log says it is *not* `dest`'s.
 /// Returns the count and the inputs it came from.
 fn unattributed_plaintext(
     resolved: &Resolved,
@@ -320,10 +334,7 @@ fn unattributed_plaintext(
     }
     let mut total = 0;
     let mut names = Vec::new();
-    for input in &dest.inputs {
-        let Some(cell) = resolved.unattributed.get(input) else {
-            continue;
-        };
+    for (input, cell) in &resolved.unattributed {
         let n = cell.counts_in(window).plaintext;
         if n > 0 {
             total += n;
@@ -331,6 +342,42 @@ fn unattributed_plaintext(
         }
     }
     (total > 0).then(|| (total, names.join(", ")))
+}
+
+/// Malformed lines that may lie in the window and may be this destination's
+/// (its pods' own, or any no pod is known for) keep it from `ready`: a line
+/// that fits no format may be a plaintext request (review finding F3).
+fn doubt_malformed(
+    r: &mut DestinationReport,
+    dest: &ResolvedDestination,
+    unplaced: u64,
+    window: &Window,
+    hints: &mut Vec<String>,
+) {
+    if dest.name == crate::aggregate::UNATTRIBUTED {
+        return;
+    }
+    let own: u64 = dest
+        .streams
+        .iter()
+        .map(|s| s.malformed.in_window(window))
+        .sum();
+    r.malformed = own + unplaced;
+    if r.malformed == 0 || r.verdict == Verdict::Blocked {
+        return;
+    }
+    let n = r.malformed;
+    let why = format!(
+        "{n} malformed line{} (access-looking, fitting no format) may lie in the window and could be plaintext requests to this destination: see input.malformed_examples; pass --format if the proxy logs another format",
+        if n == 1 { "" } else { "s" }
+    );
+    r.reason = if r.verdict == Verdict::Ready {
+        why.clone()
+    } else {
+        format!("{}; {why}", r.reason)
+    };
+    r.verdict = Verdict::Insufficient;
+    hints.push(format!("{}: {why}", r.destination));
 }
 
 /// Judges one destination over `window` (spec §4).
@@ -472,6 +519,7 @@ fn judge(
         audited: total.audited,
         xfcc_forged: total.xfcc_forged,
         last_plaintext: last_plaintext.map(format_ms),
+        malformed: 0,
         coverage: CoverageReport {
             start: coverage_start.map(format_ms),
             complete,

@@ -346,5 +346,14 @@ fn issue_7_3_a_line_dated_far_in_the_future_does_not_move_the_window() {
     let end = r["window"]["end"].as_str().unwrap();
     assert!(end.starts_with("2026-11-20T11:59"), "{}", r["window"]);
     assert_eq!(r["input"]["malformed"], 2);
-    assert_eq!(destination(&r, "mesh/web-b")["verdict"], "ready");
+    // Not evidence, but doubt: corrupt lines may hide plaintext (review F3).
+    let web_b = destination(&r, "mesh/web-b");
+    assert_eq!(web_b["verdict"], "insufficient", "{web_b}");
+    assert_eq!(web_b["malformed"], 2, "{web_b}");
+    assert!(
+        web_b["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2 malformed lines")
+    );
 }

@@ -200,7 +200,10 @@ fn overlapping_exports_count_each_entry_once() {
     let one = report(&[&path("es-search.json")]);
     let both = report(&[&path("es-search.json"), &path("elasticdump.ndjson")]);
     assert_eq!(both["destinations"], one["destinations"]);
-    assert_eq!(both["input"]["duplicates"], 16);
+    // Sixteen access entries and the damaged one (a duplicate too).
+    assert_eq!(one["input"]["malformed"], 1);
+    assert_eq!(both["input"]["malformed"], 1);
+    assert_eq!(both["input"]["duplicates"], 17);
 }
 
 #[test]

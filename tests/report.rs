@@ -492,12 +492,19 @@ fn hostile_bytes_are_counted_not_fatal() {
         .write_stdin(input)
         .output()
         .unwrap();
+    // Counted, not fatal: the report is whole, and the damaged entry in the
+    // window (it may be plaintext) keeps the destination from ready (F3).
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(1),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let from_stdin: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_stdin["destinations"], from_file["destinations"]);
+    let d = &from_stdin["destinations"][0];
+    assert_eq!(d["verdict"], "insufficient", "{d}");
+    assert!(d["reason"].as_str().unwrap().contains("malformed"), "{d}");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["input"]["lines"], 15 + 3 + 1 + 1);
     assert_eq!(r["input"]["requests"], 16);

@@ -1,5 +1,5 @@
 //! Wrong `ready`s a fresh pair of eyes found after issue 7's items were in
-//! (review findings F1, F2): each must block.
+//! (review findings F1–F4, F7, F10): none may be `ready`.
 
 mod common;
 
@@ -109,7 +109,11 @@ fn f7_the_same_export_twice_in_one_stream_counts_once() {
     let twice = format!("{text}{text}");
     let (_, once) = report(&text, &[]);
     let (code, r) = report(&twice, &[]);
-    assert_eq!(r["input"]["duplicates"], once["input"]["requests"]);
+    // Every entry of the second copy is a duplicate, damaged ones too.
+    let entries =
+        once["input"]["requests"].as_u64().unwrap() + once["input"]["malformed"].as_u64().unwrap();
+    assert_eq!(r["input"]["duplicates"], entries);
+    assert_eq!(r["input"]["malformed"], once["input"]["malformed"]);
     assert_eq!(r["destinations"], once["destinations"]);
     assert_eq!(
         destination(&r, "istioinaction/catalog")["verdict"],
@@ -146,5 +150,116 @@ fn f10_a_plaintext_only_replica_is_not_split_from_its_deployment() {
         .collect();
     assert_eq!(names, ["shop/web-api"], "{r}");
     assert_eq!(destination(&r, "shop/web-api")["verdict"], "blocked");
+    assert_eq!(code, 1);
+}
+
+fn report_files(files: &[(&str, &str)], args: &[&str]) -> (i32, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = strictly();
+    cmd.args(["report", "-o", "json"]).args(args);
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        cmd.arg(&path);
+    }
+    let out = cmd.output().unwrap();
+    let r = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), r)
+}
+
+const WEB: &str = "spiffe://cluster.local/ns/shop/sa/web";
+
+/// Twelve mTLS requests to shop/api, 11:00–11:55.
+fn mtls_hour() -> String {
+    (0..12)
+        .map(|m| lab(&format!("2026-11-20T11:{:02}:00.000Z", m * 5), 5, WEB, "-"))
+        .collect()
+}
+
+#[test]
+fn f3_a_malformed_line_in_the_window_keeps_its_destination_from_ready() {
+    let mut log = mtls_hour();
+    // A plaintext request with one field more than the format (a newer EnvoyFilter).
+    let extra =
+        lab("2026-11-20T11:40:00.000Z", 5, "-", "10.9.9.9").replace('\n', " route: \"x\"\n");
+    log.push_str(&extra);
+    let args = ["--window", "30m", "--min-requests", "5"];
+    let (code, r) = report(&log, &args);
+    let d = destination(&r, "shop/api");
+    assert_eq!(d["verdict"], "insufficient", "{d}");
+    assert_eq!(d["malformed"], 1);
+    assert!(
+        d["reason"].as_str().unwrap().contains("1 malformed line"),
+        "{d}"
+    );
+    assert_eq!(code, 1);
+    // The same line dated before the window is no doubt on it.
+    let mut log = mtls_hour();
+    log.push_str(&extra.replace("2026-11-20T11:40", "2026-11-20T09:30"));
+    let (code, r) = report(&log, &args);
+    let d = destination(&r, "shop/api");
+    assert_eq!(d["verdict"], "ready", "{d}");
+    assert_eq!(d["malformed"], 0);
+    assert_eq!(r["input"]["malformed"], 1);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn f3_a_pods_malformed_lines_count_against_its_own_workload_only() {
+    let prefix = |pod: &str, m: u32, line: &str| {
+        format!("[pod/{pod}/istio-proxy] 2026-11-20T11:{m:02}:00.010000000Z {line}")
+    };
+    let mut log = String::new();
+    for m in 0..12 {
+        let t = format!("2026-11-20T11:{:02}:00.000Z", m * 5);
+        log.push_str(&prefix("api-7d9f8c6b5-x2x4z", m * 5, &lab(&t, 5, WEB, "-")));
+        log.push_str(&prefix(
+            "cart-5c8d7b9f4-k2m4n",
+            m * 5,
+            &lab(&t, 5, WEB, "-"),
+        ));
+    }
+    // The api Deployment's second replica logs no access entry but one no format fits.
+    let api2 = "api-7d9f8c6b5-q9w8z";
+    log.push_str(&prefix(api2, 0, "info\tEnvoy proxy is ready\n"));
+    log.push_str(&prefix(
+        api2,
+        40,
+        "[2026-11-20T11:40:00.000Z] \"GET / HTTP/1.1\" 200 - mangled\n",
+    ));
+    let args = ["-n", "shop", "--window", "30m", "--min-requests", "5"];
+    let (code, r) = report(&log, &args);
+    let api = destination(&r, "shop/api");
+    assert_eq!(api["verdict"], "insufficient", "{api}");
+    assert_eq!(api["malformed"], 1);
+    let cart = destination(&r, "shop/cart");
+    assert_eq!(cart["verdict"], "ready", "{cart}");
+    assert_eq!(cart["malformed"], 0);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn f4_plaintext_nobody_can_place_in_another_file_keeps_every_destination_from_ready() {
+    let mtls = mtls_hour();
+    // Replica 2's raw log: plaintext only, nothing names its destination.
+    let plain: String = (0..12)
+        .map(|m| {
+            lab(
+                &format!("2026-11-20T11:{:02}:00.000Z", m * 5),
+                5,
+                "-",
+                "10.9.9.9",
+            )
+        })
+        .collect();
+    let (code, r) = report_files(&[("a.log", &mtls), ("b.log", &plain)], &["--window", "1h"]);
+    let d = destination(&r, "shop/api");
+    assert_eq!(d["verdict"], "insufficient", "{d}");
+    assert!(d["reason"].as_str().unwrap().contains("b.log"), "{d}");
+    assert_eq!(code, 1);
+    // Concatenated, the same lines are one stream: blocked.
+    let (code, r) = report(&format!("{mtls}{plain}"), &["--window", "1h"]);
+    assert_eq!(destination(&r, "shop/api")["verdict"], "blocked");
     assert_eq!(code, 1);
 }

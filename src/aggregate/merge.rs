@@ -22,8 +22,12 @@ impl Aggregator {
             folded,
             newest_write_ms,
             newest_start_ms,
+            malformed_unplaced,
             ..
         } = other;
+        for (input, m) in &malformed_unplaced {
+            self.malformed_unplaced.entry(*input).or_default().merge(m);
+        }
         self.newest_write_ms = max_opt(self.newest_write_ms, newest_write_ms);
         self.newest_start_ms = max_opt(self.newest_start_ms, newest_start_ms);
         let ns_map: Vec<u32> = namespaces
@@ -59,6 +63,7 @@ impl Aggregator {
                         last_dest: None,
                         fallback_dest: None,
                         error: None,
+                        malformed: Default::default(),
                         ..info.clone()
                     });
                 }
@@ -95,6 +100,7 @@ impl Aggregator {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            mine.malformed.merge(&info.malformed);
             mine.named.merge(info.named, |d| dest_map[d as usize]);
             mine.named_ns.merge(info.named_ns, |n| ns_map[n as usize]);
         }

@@ -14,6 +14,7 @@
 mod bound;
 mod cell;
 mod counted;
+mod malformed;
 mod merge;
 mod names;
 mod resolve;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use bound::Folded;
 pub use cell::{Cell, Counts, Window};
 pub use counted::CountedRow;
+pub use malformed::{MalformedTimes, leading_time};
 pub use resolve::{
     Resolved, ResolvedDestination, ResolvedSource, StreamCoverage, UNATTRIBUTED, UNKNOWN_NAMESPACE,
 };
@@ -142,6 +144,9 @@ pub struct StreamInfo {
     last_dest: Option<u32>,
     /// See [`Aggregator::fallback_destination`]; ids are this aggregator's.
     fallback_dest: Option<u32>,
+    /// Malformed lines of a pod's stream: doubt on its workload (review F3).
+    #[serde(default)]
+    pub malformed: MalformedTimes,
 }
 
 /// Where a destination's name will come from.
@@ -179,6 +184,10 @@ pub struct Aggregator {
     newest_write_ms: Option<i64>,
     /// The newest START_TIME, for inputs with no write time at all.
     newest_start_ms: Option<i64>,
+    /// Malformed lines no pod is known for (metadata-less inputs, lines cut
+    /// at the maximum length), per input: doubt on every destination.
+    #[serde(default)]
+    malformed_unplaced: std::collections::BTreeMap<u32, MalformedTimes>,
     /// Line-named destinations (raw value → ids): skips a parse and two interns per line.
     #[serde(skip)]
     named_cache: HashMap<Box<[u8]>, Option<(u32, u32)>>,
@@ -292,6 +301,12 @@ impl Aggregator {
         }
         for f in self.folded.values_mut() {
             f.prune(keep_hour);
+        }
+        for info in &mut self.stream_info {
+            info.malformed.prune(before_ms);
+        }
+        for m in self.malformed_unplaced.values_mut() {
+            m.prune(before_ms);
         }
     }
 
@@ -446,6 +461,33 @@ impl Aggregator {
         let at = ex.partition_point(|e| (e.input, e.line) < (input, line));
         ex.insert(at, example);
         ex.truncate(MALFORMED_EXAMPLES);
+    }
+
+    /// Counts a malformed line of `stream` (when the line's stream is known)
+    /// written at `t`: it keeps the stream's destination from `ready` while
+    /// it lies in the window (review finding F3). A pod's stream counts
+    /// against its own workload, which it joins even with no request of its
+    /// own; any other against every destination of the run.
+    pub fn malformed_at(
+        &mut self,
+        stream: Option<StreamId>,
+        input: u32,
+        line: u64,
+        text: &[u8],
+        t: Option<i64>,
+    ) {
+        self.malformed(input, line, text);
+        match stream {
+            Some(stream) if self.stream_info[stream.0 as usize].workload.is_some() => {
+                let dest = match self.stream_info[stream.0 as usize].fallback_dest {
+                    Some(d) => d,
+                    None => self.fallback_destination(stream),
+                };
+                self.contributions.insert((dest, stream.0));
+                self.stream_info[stream.0 as usize].malformed.add(t);
+            }
+            _ => self.malformed_unplaced.entry(input).or_default().add(t),
+        }
     }
 
     /// Records one inbound request of `stream`; `envelope_ms` is the envelope's time.

@@ -29,6 +29,8 @@ pub struct Resolved {
     pub unattributed: BTreeMap<u32, Cell>,
     /// The bound on live sources per destination and class while reading.
     pub source_bound: usize,
+    /// Malformed lines no pod is known for, per input: any destination's (F3).
+    pub malformed_unplaced: BTreeMap<u32, super::MalformedTimes>,
 }
 
 /// One destination's cells and the streams that carried them.
@@ -61,6 +63,8 @@ pub struct StreamCoverage {
     pub started_ms: Option<i64>,
     /// Why its log could not be read, if it could not.
     pub error: Option<String>,
+    /// Its malformed lines (they may be plaintext requests to it).
+    pub malformed: super::MalformedTimes,
 }
 
 /// One destination × source.
@@ -260,6 +264,7 @@ impl Aggregator {
                         last_ms: info.last_ms,
                         started_ms: info.started_ms,
                         error: info.error.clone(),
+                        malformed: info.malformed.clone(),
                     });
                 }
             }
@@ -280,6 +285,7 @@ impl Aggregator {
             destinations: destinations.into_values().collect(),
             unattributed,
             source_bound: self.config.max_sources,
+            malformed_unplaced: std::mem::take(&mut self.malformed_unplaced),
         }
     }
 }

@@ -21,8 +21,10 @@ use crate::aggregate::{AggregateConfig, Aggregator, StreamId};
 use crate::envelope::{EnvelopeDecoder, InputKind, StreamMeta};
 use crate::format::{FormatSet, LineParser, Parsed};
 use crate::request::classify;
-use crate::source::file::{Input, check_distinct, read_chunks_as};
-use crate::source::{Chunk, SourceError, SourceMeta};
+use crate::source::file::Input;
+use crate::source::inputs::Inputs;
+use crate::source::kube::ClusterRead;
+use crate::source::{Chunk, Source, SourceError, SourceMeta};
 
 mod repeats;
 
@@ -74,9 +76,8 @@ pub fn run(
 /// Reads every input through the pipeline: the merged aggregate and the warnings.
 ///
 /// Refuses (before reading) an input named twice, and (after reading it) an
-/// input whose decoded content equals an earlier one's; with more than one
-/// input, drops access entries repeated across them (`input.duplicates`).
-/// A single input keeps no set: its memory stays flat.
+/// input whose decoded content equals an earlier one's; drops access entries
+/// repeated within or across inputs (`input.duplicates`, see [`Inputs`]).
 pub fn run_files(
     inputs: &[Input],
     formats: &FormatSet,
@@ -84,56 +85,15 @@ pub fn run_files(
     config: &PipelineConfig,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileRun, SourceError> {
-    check_distinct(inputs)?;
-    let names: Arc<[String]> = inputs.iter().map(Input::name).collect();
-    // Always, not only across inputs: `cat a.log b.log | strictly report` of
-    // two overlapping exports is one input (review finding F7). Only entries
-    // with pod metadata and a write timestamp are kept (~13 bytes each).
-    let seen = Some(Arc::new(SeenEntries::default()));
-    let mut warnings = Vec::new();
-    let (aggregator, notes) = run_workers(formats, aggregate, config, names, seen, |emit| {
-        let mut contents: Vec<(u128, &Input)> = Vec::new();
-        for (i, input) in inputs.iter().enumerate() {
-            let stats = read_chunks_as(
-                input,
-                config.input_kind,
-                i as u32,
-                config.chunk_size,
-                config.max_line,
-                progress,
-                emit,
-            )?;
-            if let Some((bytes, zeros)) = stats.ignored_trailing {
-                let what = if zeros {
-                    "NUL padding"
-                } else {
-                    "trailing garbage"
-                };
-                warnings.push(format!(
-                    "{input}: decompression OK, {what} ignored ({bytes} bytes after the last gzip member)"
-                ));
-            }
-            if stats.dropped_entries > 0 {
-                warnings.push(format!(
-                    "{input}: Loki dropped {} entr{} from this tail (dropped_entries): they are not counted",
-                    stats.dropped_entries,
-                    if stats.dropped_entries == 1 { "y" } else { "ies" }
-                ));
-            }
-            // Empty inputs are all alike and count nothing twice.
-            if inputs.len() > 1 && stats.bytes > 0 {
-                if let Some((_, first)) = contents.iter().find(|(h, _)| *h == stats.content_hash) {
-                    return Err(SourceError::SameInput {
-                        first: first.name(),
-                        second: input.name(),
-                        how: "the same lines as",
-                    });
-                }
-                contents.push((stats.content_hash, input));
-            }
-        }
-        Ok(())
-    })?;
+    let mut source = Inputs::new(
+        inputs,
+        config.input_kind,
+        config.chunk_size,
+        config.max_line,
+        progress,
+    )?;
+    let (run, notes) = run_source_notes(&mut source, formats, aggregate, config)?;
+    let mut warnings = run.warnings;
     if let (Some(flag), Some(c)) = (&aggregate.namespace, &notes.namespace_conflict) {
         let name = inputs
             .get(c.input as usize)
@@ -148,14 +108,74 @@ pub fn run_files(
         ));
     }
     Ok(FileRun {
-        aggregator,
+        aggregator: run.aggregator,
         warnings,
     })
 }
 
+/// What a run over one [`Source`] produced.
+pub struct SourceRun {
+    pub aggregator: Aggregator,
+    /// Names of the inputs read, for malformed-line examples.
+    pub names: Vec<String>,
+    /// The source's warnings, one line each, without the `strictly: warning: ` prefix.
+    pub warnings: Vec<String>,
+    /// Streams that could not be read, `NAME: why` (their workload is then insufficient).
+    pub failures: Vec<String>,
+}
+
+/// Runs the pipeline over everything `source` reads, then declares the
+/// streams it meant to read (see the contract in [`crate::source`]).
+pub fn run_source<S: Source>(
+    source: &mut S,
+    formats: &FormatSet,
+    aggregate: &AggregateConfig,
+    config: &PipelineConfig,
+) -> Result<SourceRun, S::Error> {
+    run_source_notes(source, formats, aggregate, config).map(|(run, _)| run)
+}
+
+fn run_source_notes<S: Source>(
+    source: &mut S,
+    formats: &FormatSet,
+    aggregate: &AggregateConfig,
+    config: &PipelineConfig,
+) -> Result<(SourceRun, Notes), S::Error> {
+    let names = source.inputs();
+    // Only entries with pod metadata and a write timestamp are kept (~13
+    // bytes each); a source whose entries cannot repeat keeps no set.
+    let seen = source
+        .may_repeat()
+        .then(|| Arc::new(SeenEntries::default()));
+    let (mut aggregator, notes) = run_workers(
+        formats,
+        aggregate,
+        config,
+        names.clone().into(),
+        seen,
+        |emit| source.read(emit),
+    )?;
+    // Every declared stream counts, read or not: a log that failed leaves its workload insufficient.
+    let mut failures = Vec::new();
+    for s in source.streams() {
+        let name = names.get(s.input as usize).map_or("-", String::as_str);
+        if let Some(e) = &s.failure {
+            failures.push(format!("{name}: {e}"));
+        }
+        aggregator.declare(s.input, name, &s.meta, s.failure);
+    }
+    let run = SourceRun {
+        aggregator,
+        names,
+        warnings: source.warnings(),
+        failures,
+    };
+    Ok((run, notes))
+}
+
 /// Runs the pipeline over the chunks `produce` emits (on the calling thread)
 /// and returns the merged aggregate. `names` names the inputs chunks refer to.
-/// Any source plugs in here: files above, the Kubernetes API in `source::kube`.
+/// Prefer [`run_source`] for a source that implements [`Source`].
 pub fn run_with<E>(
     formats: &FormatSet,
     aggregate: &AggregateConfig,
@@ -276,18 +296,28 @@ impl Worker {
         let mut cut = chunk.cut_lines.iter().copied().peekable();
         self.framed = chunk.framed;
         for (line_no, line) in (chunk.first_line..).zip(chunk.lines()) {
-            if cut.next_if_eq(&line_no).is_some() {
-                self.aggregator.input.lines += 1;
-                self.aggregator.malformed(chunk.input, line_no, line);
-                continue;
-            }
-            self.line(chunk.input, line_no, line, source);
+            let was_cut = cut.next_if_eq(&line_no).is_some();
+            self.line_of(chunk.input, line_no, line, source, was_cut);
         }
     }
 
     /// Runs one line (without its `\n`) through the stages; `source` is what
     /// the source knows of its stream (it wins over the envelope's metadata).
     pub fn line(&mut self, input: u32, line_no: u64, line: &[u8], source: Option<&SourceMeta>) {
+        self.line_of(input, line_no, line, source, false);
+    }
+
+    /// [`Worker::line`]; a line the source `cut` at the maximum length is
+    /// malformed whatever it looks like, yet its envelope still says whose
+    /// and when, so its doubt lands on its own stream.
+    fn line_of(
+        &mut self,
+        input: u32,
+        line_no: u64,
+        line: &[u8],
+        source: Option<&SourceMeta>,
+        cut: bool,
+    ) {
         let Worker {
             decoder,
             parser,
@@ -333,9 +363,27 @@ impl Worker {
         if let Some(t) = env.timestamp_ms {
             aggregator.observe(stream, t);
         }
-        match parser.parse(env.payload) {
+        let parsed = if cut {
+            Parsed::Malformed
+        } else {
+            parser.parse(env.payload)
+        };
+        match parsed {
             Parsed::NotAccess => aggregator.input.skipped += 1,
-            Parsed::Malformed => aggregator.malformed(input, line_no, line),
+            Parsed::Malformed => {
+                // The same damaged entry twice (overlapping exports) is one doubt.
+                if let (Some(seen), Some(t)) = (seen.as_deref(), env.timestamp_ms)
+                    && meta.pod.is_some()
+                    && !seen.insert(entry_hash(scratch, &meta, t, env.payload))
+                {
+                    aggregator.input.duplicates += 1;
+                    return;
+                }
+                let t = env
+                    .timestamp_ms
+                    .or_else(|| crate::aggregate::leading_time(env.payload));
+                aggregator.malformed_at(Some(stream), input, line_no, line, t);
+            }
             Parsed::Access { entry, format } => {
                 if let (Some(seen), Some(t)) = (seen.as_deref(), env.timestamp_ms)
                     && meta.pod.is_some()
@@ -346,7 +394,8 @@ impl Worker {
                 }
                 let req = classify(&entry, &formats[format]);
                 if aggregator.check_times(&req, env.timestamp_ms).is_err() {
-                    aggregator.malformed(input, line_no, line);
+                    // Its own times are not to be trusted: only the envelope's dates it.
+                    aggregator.malformed_at(Some(stream), input, line_no, line, env.timestamp_ms);
                     return;
                 }
                 // Attribution (which namespace wins) is the aggregate's, per
@@ -447,7 +496,7 @@ pub struct ClusterRun {
 }
 
 /// `report` from the Kubernetes API: select the pods, read every log since
-/// `since_seconds` ago concurrently, run the same pipeline as for files.
+/// `since_seconds` ago concurrently ([`ClusterRead`]), run the same pipeline as for files.
 pub fn run_cluster(
     access: &crate::source::kube::KubeAccess,
     selection: &crate::source::kube::KubeSelection,
@@ -457,53 +506,13 @@ pub fn run_cluster(
     aggregate: &AggregateConfig,
     config: &PipelineConfig,
 ) -> Result<ClusterRun, crate::source::kube::KubeError> {
-    use crate::source::kube::{self, KubeError};
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| KubeError::Config(format!("cannot start the async runtime: {e}")))?;
-    let (client, default_ns) = runtime.block_on(kube::client(access))?;
-    let (targets, peers) = runtime.block_on(kube::select(&client, selection, &default_ns))?;
-    let requests = kube::log_requests(&targets);
-    let names: Vec<String> = requests.iter().map(kube::LogRequest::name).collect();
-    let mut failed = Vec::new();
-    let mut aggregator = run_with(formats, aggregate, config, names.clone().into(), |emit| {
-        failed = runtime.block_on(kube::read_logs(
-            &client,
-            &requests,
-            since_seconds,
-            max_log_requests,
-            emit,
-        ));
-        Ok::<(), KubeError>(())
-    })?;
-    // Missing RBAC is not one replica's bad luck: say which permission is missing.
-    if let Some((_, e)) = failed.iter().find(|(_, e)| !e.is_transient()) {
-        return Err(match e {
-            KubeError::Forbidden { message } => KubeError::Forbidden {
-                message: message.clone(),
-            },
-            other => KubeError::Config(other.to_string()),
-        });
-    }
-    // Every replica counts, read or not: a log that failed leaves its workload insufficient.
-    let mut failures = Vec::new();
-    for r in &requests {
-        let error = failed
-            .iter()
-            .find(|(f, _)| f.input == r.input)
-            .map(|(_, e)| e.to_string());
-        if let Some(e) = &error {
-            failures.push(format!("{}: {e}", r.name()));
-        }
-        aggregator.declare(r.input, &r.name(), &r.target.meta, error);
-    }
+    let mut source = ClusterRead::connect(access, selection, since_seconds, max_log_requests)?;
+    let run = run_source(&mut source, formats, aggregate, config)?;
     Ok(ClusterRun {
-        aggregator,
-        names,
-        peers,
-        failures,
+        aggregator: run.aggregator,
+        names: run.names,
+        peers: std::mem::take(&mut source.peers),
+        failures: run.failures,
     })
 }
 

@@ -4,19 +4,28 @@
 //! list (selection) → `log_stream` per container → chunks. What the API says
 //! about each pod (namespace, owning workload, container start) travels with
 //! its chunks as [`SourceMeta`], so attribution never guesses for this source.
+//!
+//! This file selects the containers; one log reader ([`log`]) serves both
+//! drivers: the one-shot read of `report` ([`snapshot`]) and the follow of
+//! `watch` ([`follow`], fed by the pod watcher [`pods`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use futures::{AsyncReadExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, LogParams};
+use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-use super::lines::{DEFAULT_MAX_LINE, LineCutter};
-use super::{Chunk, SourceMeta};
+use super::SourceMeta;
+
+pub mod follow;
+pub mod log;
+pub mod pods;
+pub mod snapshot;
+
+pub use snapshot::{ClusterRead, LogRequest, log_requests, read_log, read_logs};
 
 /// How to reach the cluster (`--kubeconfig`, `--context`; in-cluster otherwise).
 #[derive(Clone, Debug, Default)]
@@ -485,130 +494,4 @@ pub fn peer_index(pods: &[Pod]) -> PeerIndex {
         }
     }
     index
-}
-
-/// Bytes per chunk read from a log stream before it is handed on.
-const CHUNK_BYTES: usize = 256 * 1024;
-
-/// One log to fetch: a target's current or previous container.
-#[derive(Clone, Debug)]
-pub struct LogRequest {
-    pub target: Target,
-    pub previous: bool,
-    /// Index of this log among the run's inputs.
-    pub input: u32,
-}
-
-impl LogRequest {
-    pub fn name(&self) -> String {
-        if self.previous {
-            format!("{} (previous)", self.target.name())
-        } else {
-            self.target.name()
-        }
-    }
-}
-
-/// The logs a one-shot report reads: every target's current log, and the
-/// previous container's where it restarted.
-pub fn log_requests(targets: &[Target]) -> Vec<LogRequest> {
-    let mut out = Vec::new();
-    for t in targets {
-        if t.restart_count > 0 {
-            out.push(LogRequest {
-                target: t.clone(),
-                previous: true,
-                input: out.len() as u32,
-            });
-        }
-        out.push(LogRequest {
-            target: t.clone(),
-            previous: false,
-            input: out.len() as u32,
-        });
-    }
-    out
-}
-
-/// Reads one log (no follow) from `since_seconds` ago, sending line-aligned chunks.
-pub async fn read_log(
-    client: &Client,
-    request: &LogRequest,
-    since_seconds: Option<i64>,
-    out: &tokio::sync::mpsc::Sender<Chunk>,
-) -> Result<(), KubeError> {
-    let meta = &request.target.meta;
-    let api: Api<Pod> = Api::namespaced(client.clone(), &meta.namespace);
-    let params = LogParams {
-        container: Some(meta.container.clone()),
-        timestamps: true,
-        since_seconds,
-        previous: request.previous,
-        ..Default::default()
-    };
-    let mut body = api
-        .log_stream(&meta.pod, &params)
-        .await
-        .map_err(|e| KubeError::from_kube(format!("read logs of {}", request.name()), e))?;
-    // The one bounded cutter: a container that never writes a newline costs
-    // `DEFAULT_MAX_LINE`, not its whole log, and its cut line counts malformed.
-    let mut cutter =
-        LineCutter::new(request.input, CHUNK_BYTES, DEFAULT_MAX_LINE).with_meta(Arc::clone(meta));
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = body.read(&mut buf).await.map_err(|e| KubeError::Api {
-            what: format!("read logs of {}", request.name()),
-            message: e.to_string(),
-        })?;
-        if n == 0 {
-            break;
-        }
-        cutter.push(&buf[..n]);
-        if cutter.whole_bytes() >= CHUNK_BYTES
-            && let Some(chunk) = cutter.take_chunk()
-            && out.send(chunk).await.is_err()
-        {
-            return Ok(());
-        }
-    }
-    cutter.finish();
-    if let Some(chunk) = cutter.take_chunk() {
-        let _ = out.send(chunk).await;
-    }
-    Ok(())
-}
-
-/// Reads every log concurrently (at most `max_requests` at once), calling
-/// `emit` for each chunk on the calling task; returns the logs that failed.
-pub async fn read_logs(
-    client: &Client,
-    requests: &[LogRequest],
-    since_seconds: Option<i64>,
-    max_requests: usize,
-    emit: &mut dyn FnMut(Chunk) -> bool,
-) -> Vec<(LogRequest, KubeError)> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(16);
-    let requests = requests.to_vec();
-    let client = client.clone();
-    let reads = tokio::spawn(async move {
-        futures::stream::iter(requests)
-            .map(move |r| {
-                let tx = tx.clone();
-                let client = client.clone();
-                async move {
-                    let result = read_log(&client, &r, since_seconds, &tx).await;
-                    result.err().map(|e| (r, e))
-                }
-            })
-            .buffer_unordered(max_requests.max(1))
-            .filter_map(|failed| async move { failed })
-            .collect::<Vec<_>>()
-            .await
-    });
-    while let Some(chunk) = rx.recv().await {
-        if !emit(chunk) {
-            break;
-        }
-    }
-    reads.await.unwrap_or_default()
 }

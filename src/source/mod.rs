@@ -1,11 +1,38 @@
 //! Sources: where log bytes come from, cut into line-aligned chunks.
 //!
-//! Every source yields [`Chunk`]s: a run of whole lines (each ending in `\n`)
-//! from one input, with the line number of its first line, so parsing can run
-//! on many threads while malformed-line examples still name `file:line`.
-//! Files and stdin live in [`file`]; the Kubernetes, Loki and Elasticsearch
-//! sources yield the same chunks with their stream metadata. Every one cuts
-//! its bytes with the one bounded [`lines::LineCutter`].
+//! Everything up to a [`Chunk`] lives here: a run of whole lines (each
+//! ending in `\n`) from one input, with the line number of its first line,
+//! so parsing can run on many threads while malformed-line examples still
+//! name `file:line`, tagged with what the source knows of its stream
+//! ([`SourceMeta`]) and whether its lines are framed ([`Chunk::framed`]).
+//! Every reader cuts its bytes with the one bounded [`lines::LineCutter`].
+//!
+//! - [`file`]: files and stdin (compressed or not, [`decode`]), and the log
+//!   stores' exports in them ([`export`]).
+//! - [`kube`]: the Kubernetes API: which containers to read, and one log
+//!   reader ([`kube::log`]) shared by the one-shot read ([`kube::snapshot`])
+//!   and the follow of `watch` ([`kube::follow`], [`kube::pods`]).
+//!
+//! # The contract of a source
+//!
+//! A new source is a new file here, nothing else. A one-shot source (what
+//! `report` reads) implements [`Source`]:
+//!
+//! 1. [`Source::inputs`] names its inputs; a chunk's [`Chunk::input`] indexes them.
+//! 2. [`Source::read`] produces every chunk through `emit` on the calling
+//!    thread (stopping when `emit` returns false), cutting bytes with
+//!    [`lines::LineCutter`] and tagging them with [`SourceMeta`] when it
+//!    knows the stream. Its error ends the run (exit 2): partial data is
+//!    never judged. A problem of one stream is not an error: see 3.
+//! 3. [`Source::streams`] declares, after the read, every stream it meant
+//!    to read with why it failed if it did, so coverage is judged for a
+//!    replica that sent no line and a failed read leaves its workload
+//!    `insufficient` ([`crate::aggregate::Aggregator::declare`]).
+//!
+//! `pipeline::run_source` runs one on the worker threads. A live source
+//! (`watch`) has the same three parts in async form: tasks send chunks on a
+//! channel, and the driver declares each stream as it starts following it
+//! (see [`kube::follow`]).
 
 use std::iter::FusedIterator;
 use std::sync::Arc;
@@ -13,10 +40,53 @@ use std::sync::Arc;
 pub mod decode;
 pub mod export;
 pub mod file;
+pub mod inputs;
 pub mod kube;
 pub mod kube_error;
 pub mod lines;
 pub mod loki;
+
+/// A one-shot source of chunks: see the module doc for the contract.
+pub trait Source {
+    /// What ends the whole run (exit 2), naming the input.
+    type Error;
+
+    /// The inputs, by index: [`Chunk::input`] refers to them, malformed-line
+    /// examples and stream names use them.
+    fn inputs(&self) -> Vec<String>;
+
+    /// Reads everything, handing each chunk to `emit` on the calling thread;
+    /// stops early (without error) when `emit` returns false.
+    fn read(&mut self, emit: &mut dyn FnMut(Chunk) -> bool) -> Result<(), Self::Error>;
+
+    /// After [`read`](Self::read): every stream the source meant to read,
+    /// whether or not a line came from it, with why its read failed.
+    fn streams(&self) -> Vec<DeclaredStream> {
+        Vec::new()
+    }
+
+    /// After [`read`](Self::read): what to warn about on stderr (one line
+    /// each, without the `strictly: warning: ` prefix).
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Returns true if and only if the same access entry may arrive twice
+    /// (overlapping exports): the pipeline then counts each entry once.
+    fn may_repeat(&self) -> bool {
+        false
+    }
+}
+
+/// A stream a source meant to read (see [`Source::streams`]).
+#[derive(Clone, Debug)]
+pub struct DeclaredStream {
+    /// The input its chunks carry.
+    pub input: u32,
+    pub meta: Arc<SourceMeta>,
+    /// Why it could not be read, if it could not: its workload is then `insufficient`.
+    pub failure: Option<String>,
+}
 
 /// What a source knows about a stream before reading a line of it (the
 /// Kubernetes API knows the pod; a file knows nothing and lets the envelope speak).

@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use super::follow::{self, Cursor, Progress};
 use crate::source::Chunk;
+use crate::source::kube::follow::{self, Cursor, Progress};
 use crate::verdict::{self, Report};
 
 /// A connected stream that sent nothing for this long, with every chunk it

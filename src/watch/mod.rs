@@ -1,9 +1,13 @@
 //! `watch`: follow every selected pod and keep the verdicts current.
 //!
-//! The same per-line path as `report` (a pipeline [`Worker`]) inside a thin
-//! `tokio::select!` shell: chunks from the followers, pod events from the
-//! watcher, a ticker that publishes [`snapshot::Snapshot`]s (to the live
-//! view, the HTTP endpoint and the state file), and the shutdown signal.
+//! A driver: the followers and the pod watcher are the Kubernetes source's
+//! ([`crate::source::kube::follow`], [`crate::source::kube::pods`]); the
+//! decisions are a synchronous core (`sync_core`: the same per-line path as
+//! `report`, a pipeline [`crate::pipeline::Worker`]); what is left here is a
+//! short `tokio::select!` moving data between them: chunks from the
+//! followers, pod events from the watcher, a ticker that publishes
+//! [`snapshot::Snapshot`]s (to the live view, the HTTP endpoint and the
+//! state file), and the shutdown signal.
 //!
 //! Concurrency choice (issue 4 item 10), measured by `benches/shared_state.rs`
 //! (1M requests from 4 producer threads, 2 cores): one owner fed over a
@@ -15,42 +19,35 @@
 //! tick sees one consistent aggregate to prune, resolve and snapshot, rather
 //! than shards changing under it; followers only move bytes.
 
-pub mod follow;
 mod history;
 pub mod live;
-pub mod pods;
 pub mod snapshot;
 pub mod state;
+mod sync_core;
 
-use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use crate::aggregate::AggregateConfig;
-use crate::envelope::InputKind;
 use crate::format::FormatSet;
-use crate::pipeline::Worker;
 use crate::render::{OutputKind, RenderOptions};
 use crate::source::Chunk;
-use crate::source::kube::{self, KubeAccess, KubeError, KubeSelection, PeerIndex};
-use crate::verdict::{self, Report, VerdictConfig};
+use crate::source::kube::{self, KubeAccess, KubeError, KubeSelection, PeerIndex, follow, pods};
+use crate::verdict;
 
-use follow::{Cursor, Follow, Health, Progress};
-use history::{Followed, mark_pending, note_processed};
+use follow::{Follow, Health};
 use live::LiveView;
 use pods::PodEvent;
-use snapshot::{RequestTotal, Snapshot, StreamHealth};
+use snapshot::Snapshot;
+use sync_core::{Core, FollowStart};
 
 /// How far before the window the first connection reads, so the first
 /// verdict can already tell whether each replica's log covers the window.
 const COVERAGE_MARGIN_S: i64 = 3600;
-
-/// How often the state file is saved (and on exit).
-const STATE_EVERY: Duration = Duration::from_secs(30);
 
 /// Everything `watch` is told.
 pub struct WatchConfig {
@@ -112,7 +109,7 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     };
     let (client, default_ns) = kube::client(&config.access).await?;
     // Listing first fails fast, with the missing permission named, on RBAC.
-    let mut peers = match kube::select(&client, &config.selection, &default_ns).await {
+    let peers = match kube::select(&client, &config.selection, &default_ns).await {
         Ok((_, peers)) => peers,
         // A watch may start before its workloads do: say so, and wait for them.
         Err(KubeError::NothingSelected(why)) => {
@@ -170,191 +167,73 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
         }))
     });
 
-    let mut worker = Worker::new(
-        &config.formats,
-        &config.aggregate,
-        InputKind::Auto,
-        Arc::from(Vec::new()),
+    let mut core = Core::new(
+        &config,
+        saved,
+        peers,
+        Arc::clone(&health),
+        Arc::clone(&watch_errors),
     );
-    let mut names: Vec<String> = Vec::new();
-    let mut inputs: HashMap<String, u32> = HashMap::new();
-    let mut cursors: HashMap<String, Cursor> = HashMap::new();
-    if let Some(saved) = saved {
-        worker.aggregator = saved.aggregator;
-        names = saved.names;
-        inputs = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), i as u32))
-            .collect();
-        cursors = saved.cursors;
-    }
-    let mut followed: HashMap<String, Followed> = HashMap::new();
-    // Per input: the kubelet timestamp of the newest line processed.
-    let mut newest_processed: HashMap<u32, i64> = HashMap::new();
-    let mut save_failures = 0u64;
-    let mut save_failing = false;
     let since_s = config
         .backfill_ms
         .map_or(config.window_ms / 1000 + COVERAGE_MARGIN_S, |s| s / 1000);
+    let spawn_follow = |start: &FollowStart| {
+        tokio::spawn(follow::follow(Follow {
+            client: client.clone(),
+            meta: Arc::clone(&start.target.meta),
+            input: start.input,
+            since_seconds: since_s,
+            stall: config.stall,
+            cursor: Arc::clone(&start.cursor),
+            health: Arc::clone(&health),
+            out: chunk_tx.clone(),
+            read_previous: start.target.restart_count > 0,
+            fatal: fatal_tx.clone(),
+            progress: Arc::clone(&start.progress),
+        }))
+    };
 
     let mut ticker = tokio::time::interval(config.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut peer_refresh = tokio::time::interval(Duration::from_secs(60));
     peer_refresh.tick().await;
     let mut live = live::Live::new(config.live, config.color);
-    let mut last_save = tokio::time::Instant::now();
     let deadline = config.duration.map(|d| tokio::time::Instant::now() + d);
     let shutdown = shutdown_signal(deadline);
     tokio::pin!(shutdown);
 
-    let make_snapshot = |worker: &mut Worker,
-                         names: &[String],
-                         peers: &PeerIndex,
-                         followed: &HashMap<String, Followed>,
-                         save_failures: u64|
-     -> Snapshot {
-        let now = chrono::Utc::now().timestamp_millis();
-        // The window slides: what fell out of it is folded into "last plaintext".
-        worker.aggregator.prune(now - config.window_ms);
-        let resolved = worker.aggregator.resolve();
-        let verdict_config = VerdictConfig {
-            window_ms: config.window_ms,
-            until_ms: Some(now),
-            min_requests: config.min_requests,
-            max_sources: config.max_sources,
-        };
-        let mut report = verdict::report(&resolved, &verdict_config, names);
-        name_peers(&mut report, peers);
-        let reading: HashSet<&str> = followed
-            .iter()
-            .filter(|(_, f)| !f.caught_up)
-            .map(|(n, _)| n.as_str())
-            .collect();
-        mark_pending(&mut report, &resolved, &reading);
-        let totals = resolved
-            .destinations
-            .iter()
-            .flat_map(|d| {
-                d.sources.iter().map(|s| RequestTotal {
-                    destination: d.name.clone(),
-                    source: s.source.clone(),
-                    peer: s.peer.clone(),
-                    mtls: s.cell.total_mtls,
-                    plaintext: s.cell.total_plaintext,
-                })
-            })
-            .collect();
-        Snapshot {
-            report,
-            taken_at_ms: now,
-            totals,
-            health: StreamHealth {
-                pods: followed.len() as u64,
-                streams_open: health.streams_open.load(Ordering::Relaxed),
-                reconnects: health.reconnects.load(Ordering::Relaxed),
-                errors: health.errors.load(Ordering::Relaxed)
-                    + watch_errors.load(Ordering::Relaxed),
-                duplicates_skipped: health.duplicates_skipped.load(Ordering::Relaxed),
-                streams_reading_history: reading.len() as u64,
-                state_save_failures: save_failures,
-            },
-        }
-    };
-
     let mut fatal: Option<KubeError> = None;
     loop {
         tokio::select! {
-            Some(chunk) = chunk_rx.recv() => {
-                note_processed(&mut newest_processed, &chunk);
-                worker.process(&chunk);
-            }
+            Some(chunk) = chunk_rx.recv() => core.chunk(&chunk),
             Some(e) = fatal_rx.recv() => {
                 fatal = Some(e);
                 break;
             }
             Some(event) = pod_rx.recv() => match event {
                 PodEvent::Follow(target) => {
-                    let name = target.name();
-                    if followed.get(&name).is_some_and(|f| !f.task.is_finished()) {
-                        continue;
+                    if let Some(start) = core.follow(target) {
+                        let task = spawn_follow(&start);
+                        core.started(start, task);
                     }
-                    let input = *inputs.entry(name.clone()).or_insert_with(|| {
-                        names.push(name.clone());
-                        (names.len() - 1) as u32
-                    });
-                    worker.aggregator.declare(input, &name, &target.meta, None);
-                    let cursor = Arc::new(Mutex::new(cursors.get(&name).copied().unwrap_or_default()));
-                    let progress = Arc::new(Progress::default());
-                    // A pod seen again (after a re-list) keeps what it had read.
-                    let caught_up = followed.get(&name).is_some_and(|f| f.caught_up);
-                    let task = tokio::spawn(follow::follow(Follow {
-                        client: client.clone(),
-                        meta: Arc::clone(&target.meta),
-                        input,
-                        since_seconds: since_s,
-                        stall: config.stall,
-                        cursor: Arc::clone(&cursor),
-                        health: Arc::clone(&health),
-                        out: chunk_tx.clone(),
-                        read_previous: target.restart_count > 0,
-                        fatal: fatal_tx.clone(),
-                        progress: Arc::clone(&progress),
-                    }));
-                    followed.insert(name, Followed { task, cursor, input, progress, caught_up });
                 }
-                PodEvent::Gone { namespace, pod } => {
-                    let prefix = format!("{namespace}/pod/{pod}/");
-                    followed.retain(|name, f| {
-                        let gone = name.starts_with(&prefix);
-                        if gone {
-                            f.task.abort();
-                            if let Ok(c) = f.cursor.lock() {
-                                cursors.insert(name.clone(), *c);
-                            }
-                        }
-                        !gone
-                    });
-                }
+                PodEvent::Gone { namespace, pod } => core.gone(&namespace, &pod),
             },
             _ = ticker.tick() => {
                 // What the followers already sent counts before anyone is judged caught up.
                 while let Ok(chunk) = chunk_rx.try_recv() {
-                    note_processed(&mut newest_processed, &chunk);
-                    worker.process(&chunk);
+                    core.chunk(&chunk);
                 }
                 let now_ms = chrono::Utc::now().timestamp_millis();
-                for f in followed.values_mut() {
-                    f.check_caught_up(newest_processed.get(&f.input).copied(), now_ms);
-                }
-                let snap = Arc::new(make_snapshot(&mut worker, &names, &peers, &followed, save_failures));
+                core.check_caught_up(now_ms);
+                let snap = Arc::new(core.snapshot(now_ms));
                 live.update(&snap);
-                snap_tx.send_replace(Some(Arc::clone(&snap)));
-                // A failed save is said once per run of failures, counted, and retried every tick.
-                if let Some(path) = &config.state
-                    && (save_failing || last_save.elapsed() >= STATE_EVERY)
-                {
-                    match save_state(path, &worker, &names, &followed, &cursors) {
-                        Ok(()) => {
-                            if save_failing {
-                                let _ = writeln!(std::io::stderr(), "strictly: --state {}: saved again", path.display());
-                            }
-                            save_failing = false;
-                            last_save = tokio::time::Instant::now();
-                        }
-                        Err(e) => {
-                            save_failures += 1;
-                            if !save_failing {
-                                let _ = writeln!(std::io::stderr(), "strictly: warning: {e} (retrying)");
-                            }
-                            save_failing = true;
-                        }
-                    }
-                }
+                snap_tx.send_replace(Some(snap));
+                core.save_if_due();
             }
             _ = peer_refresh.tick() => {
                 if let Ok((_, fresh)) = kube::select(&client, &config.selection, &default_ns).await {
-                    peers = fresh;
+                    core.peers = fresh;
                 }
             }
             _ = &mut shutdown => break,
@@ -362,35 +241,23 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     }
 
     if let Some(e) = fatal {
-        for f in followed.values() {
-            f.task.abort();
-        }
+        core.stop_followers();
         let _ = stop_tx.send(true);
         return Err(e.into());
     }
     // Drain what the followers already sent and judge who caught up while
     // they still run (an aborted follower would look finished), then stop them.
     while let Ok(chunk) = chunk_rx.try_recv() {
-        note_processed(&mut newest_processed, &chunk);
-        worker.process(&chunk);
+        core.chunk(&chunk);
     }
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    for f in followed.values_mut() {
-        f.check_caught_up(newest_processed.get(&f.input).copied(), now_ms);
-    }
-    for f in followed.values() {
-        f.task.abort();
-    }
+    core.check_caught_up(chrono::Utc::now().timestamp_millis());
+    core.stop_followers();
     while let Ok(chunk) = chunk_rx.try_recv() {
-        worker.process(&chunk);
+        core.chunk(&chunk);
     }
-    let snap = make_snapshot(&mut worker, &names, &peers, &followed, save_failures);
+    let snap = core.snapshot(chrono::Utc::now().timestamp_millis());
     // The final report is printed even when the state cannot be saved.
-    if let Some(path) = &config.state
-        && let Err(e) = save_state(path, &worker, &names, &followed, &cursors)
-    {
-        let _ = writeln!(std::io::stderr(), "strictly: warning: {e}");
-    }
+    core.save_at_exit();
     let _ = stop_tx.send(true);
     if let Some(server) = server {
         let _ = server.await;
@@ -414,32 +281,6 @@ async fn run_async(config: WatchConfig) -> Result<i32, WatchError> {
     };
     let _ = rendered.and_then(|()| out.flush());
     Ok(verdict::exit_code(&snap.report))
-}
-
-fn save_state(
-    path: &std::path::Path,
-    worker: &Worker,
-    names: &[String],
-    followed: &HashMap<String, Followed>,
-    cursors: &HashMap<String, Cursor>,
-) -> Result<(), WatchError> {
-    let mut all = cursors.clone();
-    for (name, f) in followed {
-        if let Ok(c) = f.cursor.lock() {
-            all.insert(name.clone(), *c);
-        }
-    }
-    state::save(path, &worker.aggregator, names, &all)?;
-    Ok(())
-}
-
-fn name_peers(report: &mut Report, peers: &PeerIndex) {
-    let lookup = |ip: &str| {
-        peers
-            .get(ip)
-            .map(|p| (p.pod.clone(), p.workload.clone(), p.sidecar))
-    };
-    verdict::name_peers(report, &lookup);
 }
 
 /// Resolves on SIGINT, SIGTERM, or the deadline.

@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::follow::Cursor;
 use crate::aggregate::Aggregator;
+use crate::source::kube::follow::Cursor;
 
 const MAGIC: &[u8] = b"STRICTLY-STATE\n";
 /// Bump when [`SavedState`] (or anything inside it) changes shape.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// What a watch keeps across restarts.
 #[derive(Debug, Serialize, Deserialize)]

@@ -400,13 +400,16 @@ impl Builder<'_> {
         }
     }
 
-    /// Inbound lines that will be cut short; they are not requests.
+    /// Inbound lines that will be cut short; they are not requests. They are
+    /// dated before the design window, so they are counted and shown without
+    /// casting doubt on its verdicts (a malformed line in the window keeps
+    /// its destination from `ready`: the truth applies that rule too).
     fn malformed(&mut self, count: usize) {
         let weights: Vec<u32> = FLOWS.iter().map(|f| f.weight).collect();
         for _ in 0..count {
             let flow = self.rng.weighted(&weights);
-            let mut time = self.any_time(false);
-            time = time.min(self.end - SECOND_MS);
+            let hi = (self.window_start - 2 * MINUTE_MS).max(self.start + 2);
+            let time = self.rng.range(self.start + 1, hi);
             let pod = self.dest_pod(flow);
             let mut event = self.event(flow, pod, time);
             event.side = Side::Malformed;

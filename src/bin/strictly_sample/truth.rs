@@ -167,7 +167,13 @@ impl DestinationCount {
         source.last_seen = Some(source.last_seen.map_or(at, |t| t.max(at)));
     }
 
-    fn to_json(&self, name: &str, config: &TruthConfig, input_start: Option<i64>) -> Value {
+    fn to_json(
+        &self,
+        name: &str,
+        config: &TruthConfig,
+        input_start: Option<i64>,
+        malformed: u64,
+    ) -> Value {
         let window_start = config.end_ms - config.window_ms;
         let complete = input_start.is_some_and(|t| t <= window_start);
         let last_plaintext = self.last_plaintext.map(clock::envoy);
@@ -184,6 +190,11 @@ impl DestinationCount {
             (
                 "insufficient",
                 "the input starts after the window starts".to_string(),
+            )
+        } else if malformed > 0 {
+            (
+                "insufficient",
+                format!("{malformed} malformed lines may lie in the window"),
             )
         } else if self.mtls < config.min_requests {
             (
@@ -318,13 +329,43 @@ pub fn truth(mesh: &Mesh, traffic: &Traffic, lines_written: u64, config: &TruthC
             .or_default()
             .record(at, in_window, &e);
     }
+    // A malformed line that may lie in the window keeps its destination from
+    // ready (spec §4): its pod's workload where the envelope names the pod,
+    // else every destination. strictly places it by the minute of its write
+    // time (the envelope's, else the START_TIME it opens with).
+    let minute = |t: i64| t.div_euclid(60_000);
+    let mut doubt: BTreeMap<String, u64> = BTreeMap::new();
+    let mut doubt_everywhere = 0;
+    for event in traffic.events.iter().filter(|e| e.side == Side::Malformed) {
+        let t = if config.envelope.has_write_time() {
+            event.emitted_ns().div_euclid(1_000_000)
+        } else {
+            event.start_ms
+        };
+        if minute(t) < minute(window_start) || minute(t) > minute(config.end_ms - 1) {
+            continue;
+        }
+        if config.envelope.names_pod() {
+            *doubt
+                .entry(mesh.workload_of(event.dest_pod).key())
+                .or_default() += 1;
+        } else {
+            doubt_everywhere += 1;
+        }
+    }
+    let doubt_of = |name: &str| {
+        if name == UNATTRIBUTED {
+            return 0;
+        }
+        doubt.get(name).copied().unwrap_or(0) + doubt_everywhere
+    };
     let destinations: Vec<Value> = destinations
         .iter()
-        .map(|(name, d)| d.to_json(name, config, input_start))
+        .map(|(name, d)| d.to_json(name, config, input_start, doubt_of(name)))
         .collect();
     let workloads: Vec<Value> = workloads
         .iter()
-        .map(|(name, d)| d.to_json(name, config, input_start))
+        .map(|(name, d)| d.to_json(name, config, input_start, doubt_of(name)))
         .collect();
     let all_ready = destinations.iter().all(|d| d["verdict"] == "ready");
 

@@ -207,6 +207,70 @@ pub fn read(
     Ok(stats)
 }
 
+/// `report --loki` as a [`super::Source`]: one input (the query), read to the end or not at all.
+pub struct LokiSource<'a> {
+    client: Client,
+    query: LokiQuery,
+    chunk_size: usize,
+    max_line: usize,
+    progress: &'a dyn Fn(u64),
+    /// What the read fetched.
+    pub stats: ReadStats,
+}
+
+impl<'a> LokiSource<'a> {
+    pub fn new(
+        client: Client,
+        query: LokiQuery,
+        chunk_size: usize,
+        max_line: usize,
+        progress: &'a dyn Fn(u64),
+    ) -> Self {
+        LokiSource {
+            client,
+            query,
+            chunk_size,
+            max_line,
+            progress,
+            stats: ReadStats::default(),
+        }
+    }
+}
+
+impl super::Source for LokiSource<'_> {
+    type Error = LokiError;
+
+    fn inputs(&self) -> Vec<String> {
+        vec![format!("loki {}", self.query.query)]
+    }
+
+    fn read(&mut self, emit: &mut dyn FnMut(Chunk) -> bool) -> Result<(), LokiError> {
+        self.stats = read(
+            &mut self.client,
+            &self.query,
+            0,
+            self.chunk_size,
+            self.max_line,
+            self.progress,
+            emit,
+        )?;
+        Ok(())
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let retries = self.client.retries;
+        (retries > 0)
+            .then(|| {
+                format!(
+                    "{}: {retries} requests retried (429, 5xx or connection errors)",
+                    self.client.base()
+                )
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

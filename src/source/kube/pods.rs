@@ -1,4 +1,4 @@
-//! Which containers to follow: a pod watcher (not polling) that starts a
+//! Which containers `watch` follows: a pod watcher (not polling) that starts a
 //! follower when a selected pod has the container, and stops it when the pod goes.
 //!
 //! `watcher` streams are consumed event by event with `default_backoff()`:
@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
-use crate::source::kube::{KubeError, KubeSelection, Target, namespaces, target_of, wanted};
+use super::{KubeError, KubeSelection, Target, namespaces, target_of, wanted};
 
 /// What the pod watcher tells the driver.
 #[derive(Debug)]

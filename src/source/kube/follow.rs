@@ -1,21 +1,25 @@
-//! Following one container's log: reconnect on EOF, stall or error, and never count a line twice.
+//! Following one container's log (`watch`): reconnect on EOF, stall or
+//! error, and never count a line twice.
 //!
 //! kubelet's `sinceTime` has whole-second precision, so a reconnect asks for
 //! the second of the last line counted and skips what it already saw, as
 //! stern does: lines older than the cursor, and at the cursor's timestamp as
-//! many as were already counted.
+//! many as were already counted. Logs are opened and cut by the one log
+//! reader ([`super::log`]), as `report`'s are.
+//!
+//! The live form of the source contract (see [`crate::source`]): a follower
+//! sends chunks on [`Follow::out`]; the driver declares the stream when it
+//! starts one; what cannot heal (a 403) goes to [`Follow::fatal`], the rest
+//! is retried and counted in [`Health`].
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::AsyncReadExt;
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::LogParams;
-use kube::{Api, Client};
+use kube::Client;
 
-use crate::source::kube::KubeError;
+use super::KubeError;
+use super::log::{self, LogRead, OpenFailure, Since};
 use crate::source::lines::{DEFAULT_MAX_LINE, LineCutter};
 use crate::source::{Chunk, SourceMeta};
 
@@ -157,36 +161,25 @@ impl Cursor {
 
 /// Follows the log until the task is aborted (the pod was deleted) or the receiver closes.
 pub async fn follow(f: Follow) {
-    let api: Api<Pod> = Api::namespaced(f.client.clone(), &f.meta.namespace);
     let mut backoff = Duration::from_millis(500);
+    // One chunker across reconnects: line numbers keep counting.
     let mut chunker = line_cutter(&f).with_meta(Arc::clone(&f.meta));
-    let mut buf = vec![0u8; 64 * 1024];
     let mut first_connect = true;
     if f.read_previous {
         // Lines of the container that ran before: kubelet keeps one such log.
-        let params = LogParams {
-            container: Some(f.meta.container.clone()),
+        let read = LogRead {
             previous: true,
-            timestamps: true,
-            since_seconds: Some(f.since_seconds.max(1)),
-            ..Default::default()
+            follow: false,
+            since: Since::Seconds(f.since_seconds.max(1)),
         };
-        if let Ok(body) = api.log_stream(&f.meta.pod, &params).await {
-            let mut body = Box::pin(body);
+        if let Ok(mut body) = log::open(&f.client, &f.meta, read, line_cutter(&f)).await {
             let from = *f.cursor.lock().expect("cursor lock");
             let mut dedupe = Dedupe::new(from);
             // Streamed through the bounded cutter, not read whole: a previous log can be large.
-            let mut carry = line_cutter(&f);
             loop {
-                let to_end = match body.read(&mut buf).await {
-                    Ok(0) | Err(_) => true,
-                    Ok(n) => {
-                        carry.push(&buf[..n]);
-                        false
-                    }
-                };
+                let to_end = !matches!(body.fill().await, Ok(n) if n > 0);
                 if let Some(chunk) =
-                    take_new_lines(&f, &mut carry, &mut dedupe, &mut chunker, to_end)
+                    take_new_lines(&f, &mut body.cutter, &mut dedupe, &mut chunker, to_end)
                     && f.out.send(chunk).await.is_err()
                 {
                     return;
@@ -199,28 +192,25 @@ pub async fn follow(f: Follow) {
     }
     loop {
         let from = *f.cursor.lock().expect("cursor lock");
-        let mut params = LogParams {
-            container: Some(f.meta.container.clone()),
+        let read = LogRead {
+            previous: false,
             follow: true,
-            timestamps: true,
-            ..Default::default()
+            since: if from.last_ns > 0 {
+                Since::SecondOf(from.last_ns)
+            } else {
+                Since::Seconds(f.since_seconds.max(1))
+            },
         };
-        if from.last_ns > 0 {
-            let second_ms = from.last_ns.div_euclid(1_000_000_000) * 1000;
-            params.since_time = Timestamp::from_millisecond(second_ms).ok();
-        } else {
-            params.since_seconds = Some(f.since_seconds.max(1));
-        }
         if !first_connect {
             f.health.reconnects.fetch_add(1, Ordering::Relaxed);
         }
         first_connect = false;
-        let body = match api.log_stream(&f.meta.pod, &params).await {
+        let mut body = match log::open(&f.client, &f.meta, read, line_cutter(&f)).await {
             Ok(body) => body,
             Err(e) => {
                 f.health.errors.fetch_add(1, Ordering::Relaxed);
-                if matches!(&e, kube::Error::Api(s) if s.code == 403) {
-                    // Missing RBAC does not heal by retrying (issue 7 item 19).
+                let failure = OpenFailure::of(&e);
+                if failure == OpenFailure::Forbidden {
                     let what = format!(
                         "read logs of {}/pod/{}/{}",
                         f.meta.namespace, f.meta.pod, f.meta.container
@@ -228,12 +218,12 @@ pub async fn follow(f: Follow) {
                     let _ = f.fatal.send(KubeError::from_kube(what, e)).await;
                     return;
                 }
-                if matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code)) {
+                if matches!(failure, OpenFailure::NoLog | OpenFailure::Gone) {
                     // No log to read yet (waiting) or any more (gone): no history to wait for.
                     f.progress.nothing_to_read.store(true, Ordering::Relaxed);
                 }
-                if matches!(&e, kube::Error::Api(s) if s.code == 404) {
-                    // Gone: the pod watcher will notice too; nothing more to read.
+                if failure == OpenFailure::Gone {
+                    // The pod watcher will notice too; nothing more to read.
                     return;
                 }
                 tokio::time::sleep(backoff).await;
@@ -243,23 +233,20 @@ pub async fn follow(f: Follow) {
         };
         f.health.streams_open.fetch_add(1, Ordering::Relaxed);
         f.progress.connected();
-        let mut body = Box::pin(body);
         let mut dedupe = Dedupe::new(from);
-        let mut carry = line_cutter(&f);
         let mut got_bytes = false;
         loop {
-            let read = tokio::time::timeout(f.stall, body.read(&mut buf)).await;
-            let n = match read {
+            match tokio::time::timeout(f.stall, body.fill()).await {
                 Ok(Ok(0)) | Err(_) => break,
-                Ok(Ok(n)) => n,
+                Ok(Ok(_)) => {}
                 Ok(Err(_)) => {
                     f.health.errors.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
-            };
+            }
             got_bytes = true;
-            carry.push(&buf[..n]);
-            if let Some(chunk) = take_new_lines(&f, &mut carry, &mut dedupe, &mut chunker, false)
+            if let Some(chunk) =
+                take_new_lines(&f, &mut body.cutter, &mut dedupe, &mut chunker, false)
                 && f.out.send(chunk).await.is_err()
             {
                 f.health.streams_open.fetch_sub(1, Ordering::Relaxed);

@@ -1,0 +1,221 @@
+//! `report` from the Kubernetes API: every selected log read once, as a [`Source`].
+//!
+//! Connect → select the pods → read every current log (and the previous
+//! container's where it restarted) since a point in time, concurrently,
+//! through the one log reader ([`super::log`]). A log that cannot be read is
+//! declared failed, so its replica counts as not covered; missing RBAC is
+//! not one replica's bad luck and ends the run.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::Client;
+
+use super::log::{self, LogRead, Since};
+use super::{KubeAccess, KubeError, KubeSelection, PeerIndex, Target};
+use crate::source::lines::{DEFAULT_MAX_LINE, LineCutter};
+use crate::source::{Chunk, DeclaredStream, Source};
+
+/// Bytes per chunk read from a log stream before it is handed on.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// One log to fetch: a target's current or previous container.
+#[derive(Clone, Debug)]
+pub struct LogRequest {
+    pub target: Target,
+    pub previous: bool,
+    /// Index of this log among the run's inputs.
+    pub input: u32,
+}
+
+impl LogRequest {
+    pub fn name(&self) -> String {
+        if self.previous {
+            format!("{} (previous)", self.target.name())
+        } else {
+            self.target.name()
+        }
+    }
+}
+
+/// The logs a one-shot report reads: every target's current log, and the
+/// previous container's where it restarted.
+pub fn log_requests(targets: &[Target]) -> Vec<LogRequest> {
+    let mut out = Vec::new();
+    for t in targets {
+        if t.restart_count > 0 {
+            out.push(LogRequest {
+                target: t.clone(),
+                previous: true,
+                input: out.len() as u32,
+            });
+        }
+        out.push(LogRequest {
+            target: t.clone(),
+            previous: false,
+            input: out.len() as u32,
+        });
+    }
+    out
+}
+
+/// Reads one log (no follow) from `since_seconds` ago, sending line-aligned chunks.
+pub async fn read_log(
+    client: &Client,
+    request: &LogRequest,
+    since_seconds: Option<i64>,
+    out: &tokio::sync::mpsc::Sender<Chunk>,
+) -> Result<(), KubeError> {
+    let meta = &request.target.meta;
+    let read = LogRead {
+        previous: request.previous,
+        follow: false,
+        since: since_seconds.map_or(Since::All, Since::Seconds),
+    };
+    // A container that never writes a newline costs `DEFAULT_MAX_LINE`, not
+    // its whole log, and its cut line counts malformed.
+    let cutter =
+        LineCutter::new(request.input, CHUNK_BYTES, DEFAULT_MAX_LINE).with_meta(Arc::clone(meta));
+    let what = || format!("read logs of {}", request.name());
+    let mut body = log::open(client, meta, read, cutter)
+        .await
+        .map_err(|e| KubeError::from_kube(what(), e))?;
+    loop {
+        let n = body.fill().await.map_err(|e| KubeError::Api {
+            what: what(),
+            message: e.to_string(),
+        })?;
+        if n == 0 {
+            break;
+        }
+        if body.cutter.whole_bytes() >= CHUNK_BYTES
+            && let Some(chunk) = body.cutter.take_chunk()
+            && out.send(chunk).await.is_err()
+        {
+            return Ok(());
+        }
+    }
+    body.cutter.finish();
+    if let Some(chunk) = body.cutter.take_chunk() {
+        let _ = out.send(chunk).await;
+    }
+    Ok(())
+}
+
+/// Reads every log concurrently (at most `max_requests` at once), calling
+/// `emit` for each chunk on the calling task; returns the logs that failed.
+pub async fn read_logs(
+    client: &Client,
+    requests: &[LogRequest],
+    since_seconds: Option<i64>,
+    max_requests: usize,
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Vec<(LogRequest, KubeError)> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(16);
+    let requests = requests.to_vec();
+    let client = client.clone();
+    let reads = tokio::spawn(async move {
+        futures::stream::iter(requests)
+            .map(move |r| {
+                let tx = tx.clone();
+                let client = client.clone();
+                async move {
+                    let result = read_log(&client, &r, since_seconds, &tx).await;
+                    result.err().map(|e| (r, e))
+                }
+            })
+            .buffer_unordered(max_requests.max(1))
+            .filter_map(|failed| async move { failed })
+            .collect::<Vec<_>>()
+            .await
+    });
+    while let Some(chunk) = rx.recv().await {
+        if !emit(chunk) {
+            break;
+        }
+    }
+    reads.await.unwrap_or_default()
+}
+
+/// The selected logs of a cluster, read once: `report`'s Kubernetes source.
+pub struct ClusterRead {
+    /// The reads are async; the pipeline calls [`Source::read`] on a plain thread.
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    requests: Vec<LogRequest>,
+    since_seconds: Option<i64>,
+    max_requests: usize,
+    /// Who holds which address, for naming plaintext callers.
+    pub peers: PeerIndex,
+    failed: Vec<(LogRequest, KubeError)>,
+}
+
+impl ClusterRead {
+    /// Connects and selects the containers to read (nothing is read yet):
+    /// a selection with nothing to read, an unknown context or missing RBAC fail here.
+    pub fn connect(
+        access: &KubeAccess,
+        selection: &KubeSelection,
+        since_seconds: Option<i64>,
+        max_requests: usize,
+    ) -> Result<ClusterRead, KubeError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| KubeError::Config(format!("cannot start the async runtime: {e}")))?;
+        let (client, default_ns) = runtime.block_on(super::client(access))?;
+        let (targets, peers) = runtime.block_on(super::select(&client, selection, &default_ns))?;
+        Ok(ClusterRead {
+            runtime,
+            client,
+            requests: log_requests(&targets),
+            since_seconds,
+            max_requests,
+            peers,
+            failed: Vec::new(),
+        })
+    }
+}
+
+impl Source for ClusterRead {
+    type Error = KubeError;
+
+    fn inputs(&self) -> Vec<String> {
+        self.requests.iter().map(LogRequest::name).collect()
+    }
+
+    fn read(&mut self, emit: &mut dyn FnMut(Chunk) -> bool) -> Result<(), KubeError> {
+        self.failed = self.runtime.block_on(read_logs(
+            &self.client,
+            &self.requests,
+            self.since_seconds,
+            self.max_requests,
+            emit,
+        ));
+        // Missing RBAC is not one replica's bad luck: say which permission is missing.
+        match self.failed.iter().find(|(_, e)| !e.is_transient()) {
+            Some((_, KubeError::Forbidden { message })) => Err(KubeError::Forbidden {
+                message: message.clone(),
+            }),
+            Some((_, other)) => Err(KubeError::Config(other.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Every replica counts, read or not: a log that failed leaves its workload insufficient.
+    fn streams(&self) -> Vec<DeclaredStream> {
+        self.requests
+            .iter()
+            .map(|r| DeclaredStream {
+                input: r.input,
+                meta: Arc::clone(&r.target.meta),
+                failure: self
+                    .failed
+                    .iter()
+                    .find(|(f, _)| f.input == r.input)
+                    .map(|(_, e)| e.to_string()),
+            })
+            .collect()
+    }
+}
