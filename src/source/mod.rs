@@ -12,6 +12,8 @@
 //! - [`kube`]: the Kubernetes API: which containers to read, and one log
 //!   reader ([`kube::log`]) shared by the one-shot read ([`kube::snapshot`])
 //!   and the follow of `watch` ([`kube::follow`], [`kube::pods`]).
+//! - [`loki`]: Grafana Loki's `query_range`, paged ([`loki::LokiSource`]),
+//!   and its push-down ([`loki::pushdown`]), which records counts, not lines.
 //!
 //! # The contract of a source
 //!
