@@ -171,6 +171,10 @@ pub struct DestinationReport {
     pub audited: u64,
     pub xfcc_forged: u64,
     pub last_plaintext: Option<String>,
+    /// The newest plaintext request after the window's end (`--until` in the
+    /// past): while there is one the destination is not `ready`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext_after_window: Option<String>,
     /// Malformed lines that may lie in the window and be this destination's:
     /// while there are any it is not `ready`.
     pub malformed: u64,
@@ -201,6 +205,18 @@ pub struct StreamShort {
     /// Why its log could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A stretch inside the window with no line where the stream's own pace
+    /// made many due: a missing rotation or export.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hole: Option<HoleReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HoleReport {
+    pub start: String,
+    pub end: String,
+    /// Lines the stream logs per hour outside the hole.
+    pub lines_per_hour: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -393,8 +409,10 @@ fn judge(
     let mut total = Counts::default();
     let mut last_plaintext = None;
     let mut rows: Vec<(SourceReport, &Cell)> = Vec::new();
+    let mut plaintext_after = None;
     for s in &dest.sources {
         last_plaintext = last_plaintext.max(s.cell.last_plaintext_until(window.end_ms));
+        plaintext_after = plaintext_after.max(s.cell.plaintext_after());
         let c = s.cell.counts_in(window);
         if c.requests() == 0 {
             continue;
@@ -427,6 +445,7 @@ fn judge(
     let mut estimated = false;
     if let Some(f) = &dest.folded {
         last_plaintext = last_plaintext.max(f.cell.last_plaintext_until(window.end_ms));
+        plaintext_after = plaintext_after.max(f.cell.plaintext_after());
         let c = f.cell.counts_in(window);
         total.add(&c);
         if c.requests() > 0 {
@@ -458,15 +477,29 @@ fn judge(
     let short: Vec<StreamShort> = dest
         .streams
         .iter()
-        .filter(|s| !covers(s, window))
-        .map(|s| StreamShort {
-            stream: s.display.clone(),
-            start: s.first_ms.map(format_ms),
-            end: s.last_ms.map(format_ms),
-            covered_seconds: s.first_ms.map_or(0, |t| {
+        .filter_map(|s| {
+            let hole = hole_in(s, window);
+            if covers(s, window) && hole.is_none() {
+                return None;
+            }
+            let mut covered_seconds = s.first_ms.map_or(0, |t| {
                 (window.end_ms - t.max(window.start_ms)).max(0) / 1000
-            }),
-            error: s.error.clone(),
+            });
+            if let Some(h) = &hole {
+                covered_seconds -= (h.end_ms - h.start_ms) / 1000;
+            }
+            Some(StreamShort {
+                stream: s.display.clone(),
+                start: s.first_ms.map(format_ms),
+                end: s.last_ms.map(format_ms),
+                covered_seconds: covered_seconds.max(0),
+                error: s.error.clone(),
+                hole: hole.map(|h| HoleReport {
+                    start: format_ms(h.start_ms),
+                    end: format_ms(h.end_ms),
+                    lines_per_hour: h.per_hour.round() as u64,
+                }),
+            })
         })
         .collect();
     let coverage_start = dest
@@ -509,6 +542,20 @@ fn judge(
         verdict = Verdict::Insufficient;
         hints.push(format!("{}: {why}", dest.name));
     }
+    if let Some(t) = plaintext_after
+        && verdict == Verdict::Ready
+    {
+        // The window the flags chose is clean, but the input shows a caller
+        // in plaintext since: STRICT now would break it (review finding F6).
+        let why = format!(
+            "plaintext after the window's end (--until {}): last at {}; judge a window that ends now",
+            format_ms(window.end_ms),
+            format_ms(t)
+        );
+        reason = why.clone();
+        verdict = Verdict::Insufficient;
+        hints.push(format!("{}: {why}", dest.name));
+    }
     DestinationReport {
         destination: dest.name.clone(),
         verdict,
@@ -519,6 +566,7 @@ fn judge(
         audited: total.audited,
         xfcc_forged: total.xfcc_forged,
         last_plaintext: last_plaintext.map(format_ms),
+        plaintext_after_window: plaintext_after.map(format_ms),
         malformed: 0,
         coverage: CoverageReport {
             start: coverage_start.map(format_ms),
@@ -533,6 +581,20 @@ fn judge(
 /// How soon after its container starts a log's first line must be to count
 /// as "from the start" (pilot-agent logs within a second or two of it).
 const CONTAINER_START_SLACK_MS: i64 = 60_000;
+
+/// A hole inside a file's or export's log (review F11). A log read from the
+/// Kubernetes API (its container start is known) is kubelet's own, whole
+/// since the container started or since its rotation: no piece of it can be
+/// missing in between, so quiet there is only quiet.
+fn hole_in(
+    s: &crate::aggregate::StreamCoverage,
+    window: &Window,
+) -> Option<crate::aggregate::Hole> {
+    if s.started_ms.is_some() {
+        return None;
+    }
+    s.activity.hole_in(window)
+}
 
 /// Returns true if and only if the stream's logs cover the window: they begin
 /// at or before its start, or (Kubernetes) when the container started — a
@@ -584,6 +646,7 @@ fn decide(
         );
     }
     let mut why = Vec::new();
+    let hole = short.iter().find_map(|s| s.hole.as_ref().map(|h| (s, h)));
     if let Some(s) = short.iter().find(|s| s.error.is_some()) {
         why.push(format!(
             "the log of {} could not be read: {}",
@@ -597,6 +660,11 @@ fn decide(
             format_ms(window.start_ms),
             format_ms(window.end_ms),
             format_ms(end),
+        ));
+    } else if let Some((s, h)) = hole {
+        why.push(format!(
+            "logs of {} have no line from {} to {} though they hold ~{} lines an hour otherwise: a missing rotation or export? (if the workload was idle then, judge a window without it: --until, --window)",
+            s.stream, h.start, h.end, h.lines_per_hour
         ));
     } else if !complete {
         match short

@@ -94,12 +94,15 @@ fn window_is_half_open_with_until() {
     // In: 11:00:00.001 … .010 and 12:00:00.000. Out: 10:59, 11:00:00.000 (start), 12:00:00.001.
     assert_eq!(d["mtls"], 11);
     assert_eq!(d["plaintext"], 0);
-    assert_eq!(d["verdict"], "ready", "{d:#}");
     assert_eq!(d["coverage"]["complete"], true);
     // The plaintext request that ended at the window's start (DURATION 0) does not block but is shown.
     assert_eq!(d["last_plaintext"], "2026-11-20T11:00:00Z");
     assert_eq!(r["input"]["outside_window"], 3);
-    assert_eq!(code, 0);
+    // The one started 1 ms after the end (ended at .008) is not this window's, but its caller may
+    // still be plaintext: never ready (review F6).
+    assert_eq!(d["plaintext_after_window"], "2026-11-20T12:00:00.008Z");
+    assert_eq!(d["verdict"], "insufficient", "{d:#}");
+    assert_eq!(code, 1);
 }
 
 #[test]

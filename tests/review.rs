@@ -263,3 +263,76 @@ fn f4_plaintext_nobody_can_place_in_another_file_keeps_every_destination_from_re
     assert_eq!(destination(&r, "shop/api")["verdict"], "blocked");
     assert_eq!(code, 1);
 }
+
+#[test]
+fn f6_plaintext_after_an_until_in_the_past_keeps_the_destination_from_ready() {
+    let mut log = mtls_hour();
+    log.push_str(&lab("2026-11-20T18:00:00.000Z", 5, "-", "10.9.9.9"));
+    let args = [
+        "--window",
+        "30m",
+        "--min-requests",
+        "5",
+        "--until",
+        "2026-11-20T12:00:00Z",
+    ];
+    let (code, r) = report(&log, &args);
+    let d = destination(&r, "shop/api");
+    assert_eq!(d["verdict"], "insufficient", "{d}");
+    assert_eq!(d["plaintext"], 0);
+    assert_eq!(d["plaintext_after_window"], "2026-11-20T18:00:00.005Z");
+    assert!(
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("after the window's end"),
+        "{d}"
+    );
+    assert_eq!(code, 1);
+    // Without it the same window is ready, and the field is absent.
+    let (code, r) = report(&mtls_hour(), &args);
+    let d = destination(&r, "shop/api");
+    assert_eq!(d["verdict"], "ready", "{d}");
+    assert!(d.get("plaintext_after_window").is_none(), "{d}");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn f11_a_missing_piece_inside_the_window_is_no_coverage() {
+    // One old line, then only the last hour: 23 of the 24 hours are missing.
+    let mut log = lab("2026-11-19T06:00:00.000Z", 5, WEB, "-");
+    for m in 0..60 {
+        log.push_str(&lab(&format!("2026-11-20T11:{m:02}:00.000Z"), 5, WEB, "-"));
+        log.push_str(&lab(&format!("2026-11-20T11:{m:02}:30.000Z"), 5, WEB, "-"));
+    }
+    let (code, r) = report(&log, &["--until", "2026-11-20T12:00:00Z"]);
+    let d = destination(&r, "shop/api");
+    assert_eq!(d["verdict"], "insufficient", "{d}");
+    assert_eq!(d["coverage"]["complete"], false);
+    let hole = &d["coverage"]["short"][0]["hole"];
+    assert_eq!(hole["start"], "2026-11-19T12:00:00Z", "{d}");
+    assert_eq!(hole["end"], "2026-11-20T11:00:00Z", "{d}");
+    assert!(
+        d["reason"].as_str().unwrap().contains("no line from"),
+        "{d}"
+    );
+    assert_eq!(code, 1);
+    // A stream that logs twice an hour all day is quiet, not holed.
+    let mut log = lab("2026-11-19T06:00:00.000Z", 5, WEB, "-");
+    for h in 0..24 {
+        let day = if h < 12 { "19" } else { "20" };
+        let hour = (h + 12) % 24;
+        for m in [10, 40] {
+            log.push_str(&lab(
+                &format!("2026-11-{day}T{hour:02}:{m}:00.000Z"),
+                5,
+                WEB,
+                "-",
+            ));
+        }
+    }
+    let (code, r) = report(&log, &["--until", "2026-11-20T12:00:00Z"]);
+    let d = destination(&r, "shop/api");
+    assert_eq!(d["verdict"], "ready", "{d}");
+    assert_eq!(code, 0);
+}

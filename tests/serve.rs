@@ -196,6 +196,7 @@ fn destination(
         audited: sum(|s| s.audited),
         xfcc_forged: 0,
         last_plaintext: (plaintext > 0).then(|| "2026-11-20T11:43:14.559Z".to_string()),
+        plaintext_after_window: None,
         malformed: 0,
         coverage: CoverageReport {
             start: Some("2026-11-18T12:00:07Z".to_string()),
@@ -246,6 +247,7 @@ fn snapshot() -> Snapshot {
             end: Some("2026-11-20T12:00:00Z".to_string()),
             covered_seconds: 21_600,
             error: None,
+            hole: None,
         }],
     };
     let report = Report {

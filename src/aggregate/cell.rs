@@ -166,6 +166,9 @@ pub struct Cell {
     pub(super) durations: BTreeMap<i64, Histogram<u32>>,
     /// The newest plaintext request filtered out before a known window.
     pub(super) last_plaintext_before: Option<i64>,
+    /// The newest plaintext request filtered out *after* a known window
+    /// (`--until` in the past): the caller may still be plaintext now (F6).
+    pub(super) plaintext_after: Option<i64>,
     /// Requests recorded since the start, pruned or not (Prometheus counters).
     pub total_mtls: u64,
     pub total_plaintext: u64,
@@ -177,6 +180,7 @@ impl Cell {
     pub(super) fn merge(&mut self, other: Cell) {
         self.last_plaintext_before =
             max_opt(self.last_plaintext_before, other.last_plaintext_before);
+        self.plaintext_after = max_opt(self.plaintext_after, other.plaintext_after);
         self.total_mtls += other.total_mtls;
         self.total_plaintext += other.total_plaintext;
         self.caller = self.caller.max(other.caller);
@@ -267,6 +271,11 @@ impl Cell {
             .filter_map(|(&s, b)| b.counts(s).last_plaintext_ms)
             .find(|&t| t <= end_ms);
         max_opt(in_buckets, self.last_plaintext_before)
+    }
+
+    /// The newest plaintext request after a known window's end (`--until`).
+    pub fn plaintext_after(&self) -> Option<i64> {
+        self.plaintext_after
     }
 
     /// Request durations in the hours that meet the window.

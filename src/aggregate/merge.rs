@@ -64,6 +64,7 @@ impl Aggregator {
                         fallback_dest: None,
                         error: None,
                         malformed: Default::default(),
+                        activity: Default::default(),
                         ..info.clone()
                     });
                 }
@@ -101,6 +102,7 @@ impl Aggregator {
                 (a, b) => a.or(b),
             };
             mine.malformed.merge(&info.malformed);
+            mine.activity.merge(&info.activity);
             mine.named.merge(info.named, |d| dest_map[d as usize]);
             mine.named_ns.merge(info.named_ns, |n| ns_map[n as usize]);
         }

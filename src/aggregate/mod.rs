@@ -14,6 +14,7 @@
 mod bound;
 mod cell;
 mod counted;
+mod gaps;
 mod malformed;
 mod merge;
 mod names;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use bound::Folded;
 pub use cell::{Cell, Counts, Window};
 pub use counted::CountedRow;
+pub use gaps::{Activity, Hole};
 pub use malformed::{MalformedTimes, leading_time};
 pub use resolve::{
     Resolved, ResolvedDestination, ResolvedSource, StreamCoverage, UNATTRIBUTED, UNKNOWN_NAMESPACE,
@@ -147,6 +149,9 @@ pub struct StreamInfo {
     /// Malformed lines of a pod's stream: doubt on its workload (review F3).
     #[serde(default)]
     pub malformed: MalformedTimes,
+    /// Lines per five minutes: holes inside the log (review F11).
+    #[serde(default)]
+    pub activity: Activity,
 }
 
 /// Where a destination's name will come from.
@@ -304,6 +309,7 @@ impl Aggregator {
         }
         for info in &mut self.stream_info {
             info.malformed.prune(before_ms);
+            info.activity.prune(before_ms);
         }
         for m in self.malformed_unplaced.values_mut() {
             m.prune(before_ms);
@@ -439,6 +445,7 @@ impl Aggregator {
         let s = &mut self.stream_info[stream.0 as usize];
         s.first_ms = min_opt(s.first_ms, Some(t));
         s.last_ms = max_opt(s.last_ms, Some(t));
+        s.activity.add(t);
     }
 
     /// Keeps a malformed line as an example if it is among the first few.
@@ -508,9 +515,15 @@ impl Aggregator {
         {
             // Outside the window (the report counts it as requests minus those
             // in the window); before it, it still says when plaintext was last seen.
-            if t <= w.end_ms && req.is_plaintext() {
+            if req.is_plaintext() {
                 let cell = self.target(dest, req, None);
-                cell.last_plaintext_before = max_opt(cell.last_plaintext_before, Some(t));
+                if t <= w.end_ms {
+                    cell.last_plaintext_before = max_opt(cell.last_plaintext_before, Some(t));
+                } else {
+                    // After `--until`: not this window's, but the caller may
+                    // still be plaintext today (review finding F6).
+                    cell.plaintext_after = max_opt(cell.plaintext_after, Some(t));
+                }
             }
             return;
         }

@@ -65,6 +65,8 @@ pub struct StreamCoverage {
     pub error: Option<String>,
     /// Its malformed lines (they may be plaintext requests to it).
     pub malformed: super::MalformedTimes,
+    /// Its lines per five minutes (holes inside the log).
+    pub activity: super::Activity,
 }
 
 /// One destination × source.
@@ -265,6 +267,7 @@ impl Aggregator {
                         started_ms: info.started_ms,
                         error: info.error.clone(),
                         malformed: info.malformed.clone(),
+                        activity: info.activity.clone(),
                     });
                 }
             }

@@ -130,7 +130,8 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
     for &hour in cell.durations.keys() {
         time(Some(hour.saturating_mul(3_600_000)))?;
     }
-    time(cell.last_plaintext_before)
+    time(cell.last_plaintext_before)?;
+    time(cell.plaintext_after)
 }
 
 fn check_bucket(b: &Bucket) -> Result<(), String> {

@@ -228,7 +228,7 @@ pub fn run(
     for (labels, points) in &coverage {
         let stream = stream_of(agg, name, labels);
         for &(t, n) in points {
-            agg.observe_counted(stream, span(t));
+            agg.observe_counted_lines(stream, span(t), n);
             lines += n;
         }
     }
