@@ -155,8 +155,8 @@ mod tests {
             let s = agg.stream(0, "in", &meta(pod), None);
             let start = T0 + hour * HOUR;
             for i in 0..n {
-                // Written strictly inside the hour, START_TIME the same.
-                let t = start + 1 + (i as i64 * 7_919) % (HOUR - 1);
+                // Spread evenly over the hour (all a count can say), START_TIME the same.
+                let t = start + 1 + i as i64 * (HOUR - 1) / n as i64;
                 let mut r = req(pt, b"10.0.0.9");
                 r.time_ms = Some(t);
                 agg.observe(s, t);
@@ -257,6 +257,33 @@ mod tests {
                 ("shop/web", "ready"),
             ],
             "{lines:?}"
+        );
+    }
+
+    /// Review F11 with counted evidence: an hour with no line between busy
+    /// hours is a hole, as it is line by line; a stream without one is not.
+    #[test]
+    fn a_silent_hour_between_busy_ones_is_a_hole_in_counts_too() {
+        let window = Window {
+            start_ms: T0 + HOUR,
+            end_ms: T0 + 4 * HOUR,
+        };
+        let rows: Rows = &[
+            (b"web-5d8f9c7b6d-x2k4p", 0, false, 200),
+            (b"web-5d8f9c7b6d-x2k4p", 1, false, 200),
+            (b"web-5d8f9c7b6d-x2k4p", 3, false, 200),
+            (b"db-0", 0, false, 200),
+            (b"db-0", 1, false, 200),
+            (b"db-0", 2, false, 200),
+            (b"db-0", 3, false, 200),
+        ];
+        let lines = outcome(by_lines(rows, window), window);
+        let counted = outcome(by_counts(rows, window), window);
+        assert_eq!(lines, counted);
+        let verdicts: Vec<_> = lines.iter().map(|d| (d.0.as_str(), d.1.as_str())).collect();
+        assert_eq!(
+            verdicts,
+            [("shop/web", "insufficient"), ("shop/db", "ready")]
         );
     }
 
