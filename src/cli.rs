@@ -13,7 +13,8 @@ Examples:
   strictly report -n istioinaction --since 24h          # every replica, from the cluster
   strictly watch -n istioinaction --listen 127.0.0.1:9090
 
-See `strictly report --help` and `strictly watch --help`.";
+See `strictly report --help`, `strictly watch --help`, `strictly policy --help`
+and `strictly instrument --help`.";
 
 const REPORT_EXAMPLES: &str = "\
 Examples:
@@ -69,6 +70,12 @@ pub enum Command {
         mut_arg("namespaces", |a| a.help("Namespace to follow (repeatable) [default: the context's namespace]"))
     )]
     Watch(WatchArgs),
+    /// Write PeerAuthentication STRICT policies for the ready workloads (YAML for kubectl apply).
+    #[command(after_help = POLICY_EXAMPLES)]
+    Policy(PolicyArgs),
+    /// Write the Istio manifests that make workloads' sidecars log what strictly needs.
+    #[command(after_help = INSTRUMENT_EXAMPLES)]
+    Instrument(InstrumentArgs),
 }
 
 /// `--color`.
@@ -162,7 +169,7 @@ pub struct JudgeArgs {
     #[arg(long, value_name = "NS/NAME")]
     pub destination: Option<String>,
 
-    /// Access-log format: auto, a built-in (lab, lab-v0, lab-cert, istio, istio-1.8, istio-json) or an Envoy format string.
+    /// Access-log format: auto, a built-in (lab, lab-v0, lab-cert, istio, istio-1.8, istio-json, strictly) or an Envoy format string.
     #[arg(long, value_name = "NAME|FORMAT", conflicts_with = "log_format_file")]
     pub log_format: Option<String>,
 
@@ -325,6 +332,81 @@ pub struct WatchArgs {
     /// Stop by itself after this long, as on SIGTERM.
     #[arg(long, value_name = "DURATION")]
     pub exit_after: Option<String>,
+}
+
+const POLICY_EXAMPLES: &str = "\
+Examples:
+  # From a saved report
+  strictly report -n istioinaction --since 24h -o json > report.json
+  strictly policy --from report.json | kubectl apply -f -
+
+  # Judge and write in one go: the same input flags as `report`
+  strictly policy fixtures/sample/mesh.log
+  strictly policy -n istioinaction --since 24h | kubectl apply --dry-run=server -f -
+
+Each ready workload gets a security.istio.io/v1 PeerAuthentication with
+mtls.mode STRICT, selecting its pods by the labels they share (read from the
+Kubernetes API), else by the `app: NAME` convention (a comment says which). A
+namespace whose every workload seen is ready also gets a `default` without a
+selector. Blocked and insufficient workloads get no policy, only a comment
+saying why. Every policy carries app.kubernetes.io/managed-by=strictly.
+
+Exit status: 0 every workload got a policy; 1 some got only a comment (or
+there was none); 2 usage or input error.";
+
+/// `strictly policy`: a report's input flags, or a saved report.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Read a saved JSON report (`strictly report -o json`) instead of logs.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+
+    /// Where only one port is blocked, STRICT with that port PERMISSIVE. Reports have no per-port counts yet: no exception is written, a comment says so.
+    #[arg(long)]
+    pub port_exceptions: bool,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+const INSTRUMENT_EXAMPLES: &str = "\
+Examples:
+  # The lab's way: an EnvoyFilter and the AUDIT policy, kubectl alone
+  strictly instrument -n istioinaction deploy/web-api | kubectl apply -f -
+
+  # The Telemetry API (Istio 1.22+): the provider once, then a Telemetry per workload
+  strictly instrument --mesh-config > strictly-provider.yaml
+  helm upgrade istiod istio/istiod -n istio-system --reuse-values -f strictly-provider.yaml
+  strictly instrument --method telemetry -n istioinaction deploy/web-api sts/catalog | kubectl apply -f -
+
+  # Pods selected by labels rather than a workload name
+  strictly instrument -n istioinaction -l app=web-api,version=v1
+
+The sidecars then log inbound requests in strictly's built-in `strictly`
+format: `strictly report` and `watch` read it with no flags.";
+
+/// `strictly instrument`.
+#[derive(Debug, Args)]
+pub struct InstrumentArgs {
+    /// Workloads to instrument (`deploy/web-api`, `sts/db`, `NS/deploy/web-api`); selected by `app: NAME`.
+    #[arg(value_name = "WORKLOAD")]
+    pub workloads: Vec<String>,
+
+    /// Namespace of the workloads.
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Select the pods by these labels instead (`key=value[,key=value]`).
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// How the access log is installed.
+    #[arg(long, value_enum, default_value_t = strictly::render::instrument::InstrumentMethod::Envoyfilter)]
+    pub method: strictly::render::instrument::InstrumentMethod,
+
+    /// Print only the MeshConfig extension provider the Telemetry method needs (for Helm or an IstioOperator).
+    #[arg(long, conflicts_with_all = ["workloads", "selector", "namespace"])]
+    pub mesh_config: bool,
 }
 
 /// A count that must be at least 1 (`--max-sources`, `--max-log-requests`).

@@ -1,6 +1,7 @@
 //! The `strictly` binary: parse the command line, read, judge, render.
 
 mod cli;
+mod policy_cmd;
 mod report_loki;
 
 use std::io::{self, IsTerminal, Write};
@@ -8,7 +9,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use std::time::Duration;
@@ -28,11 +28,15 @@ use strictly::{format, time};
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => return usage_error(e),
     };
-    match run(cli) {
+    match run(cli, &matches) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -76,10 +80,12 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
 }
 
-fn run(cli: Cli) -> Result<u8> {
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<u8> {
     match cli.command {
         Command::Report(args) => report(args),
         Command::Watch(args) => watch(args),
+        Command::Policy(args) => policy_cmd::run(args, matches.subcommand_matches("policy")),
+        Command::Instrument(args) => policy_cmd::instrument(args),
     }
 }
 
@@ -134,6 +140,35 @@ fn use_color(choice: ColorChoice, tty: bool) -> bool {
 
 /// `strictly report`: validate → read → judge → render.
 fn report(args: ReportArgs) -> Result<u8> {
+    if explain_pushdown(&args)? {
+        return Ok(0);
+    }
+    let report = judged_report(&args)?;
+    render_report(&report, &args.judge)
+}
+
+/// `--pushdown --explain`: prints the queries the store would run, reads nothing.
+fn explain_pushdown(args: &ReportArgs) -> Result<bool> {
+    if !args.store.explain {
+        return Ok(false);
+    }
+    let Some(src) = report_loki::source(args)? else {
+        return Ok(false);
+    };
+    let Judge {
+        mut window_ms,
+        formats,
+    } = judge(&args.judge)?;
+    if let Some(since) = &args.since {
+        window_ms = time::parse_window_ms(since).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    }
+    let until_ms = args.until.as_deref().map(parse_until).transpose()?;
+    report_loki::explain(&src, &formats, window_ms, until_ms)?;
+    Ok(true)
+}
+
+/// `report` up to the verdicts: validate → read → judge (`policy` shares it).
+pub(crate) fn judged_report(args: &ReportArgs) -> Result<verdict::Report> {
     let Judge {
         mut window_ms,
         formats,
@@ -143,12 +178,11 @@ fn report(args: ReportArgs) -> Result<u8> {
     }
     let until_ms = args.until.as_deref().map(parse_until).transpose()?;
     let threads = args.threads.map(threads_flag).transpose()?;
-    let loki = report_loki::source(&args)?;
-    let source = match loki {
+    let source = match report_loki::source(args)? {
         Some(l) => ReportSource::Loki(l),
-        None => report_source(&args)?,
+        None => report_source(args)?,
     };
-    check_source_flags(&args, &source)?;
+    check_source_flags(args, &source)?;
 
     let aggregate = AggregateConfig {
         namespace: args.kube.namespaces.first().cloned(),
@@ -175,9 +209,9 @@ fn report(args: ReportArgs) -> Result<u8> {
     };
 
     let mut store_hints = Vec::new();
-    let (aggregator, names, peers) = match source {
+    let (aggregator, names, peers, streams) = match source {
         ReportSource::Loki(src) => {
-            let Some(run) = report_loki::run(
+            let run = report_loki::run(
                 &src,
                 &formats,
                 aggregate,
@@ -185,15 +219,11 @@ fn report(args: ReportArgs) -> Result<u8> {
                 window_ms,
                 until_ms,
                 args.no_progress,
-            )?
-            else {
-                // --explain printed the queries.
-                return Ok(0);
-            };
+            )?;
             verdict_config.until_ms = Some(run.window.end_ms);
             verdict_config.window_ms = run.window.end_ms - run.window.start_ms;
             store_hints = run.hints;
-            (run.aggregator, run.names, None)
+            (run.aggregator, run.names, None, None)
         }
         ReportSource::Files(inputs) => {
             let bar = progress_bar(&inputs, args.no_progress);
@@ -205,7 +235,7 @@ fn report(args: ReportArgs) -> Result<u8> {
             }
             let aggregator = run.aggregator;
             let names: Vec<String> = inputs.iter().map(Input::name).collect();
-            (aggregator, names, None)
+            (aggregator, names, None, None)
         }
         ReportSource::Cluster(selection) => {
             // The cluster is read as of now unless --until says otherwise; a
@@ -237,14 +267,24 @@ fn report(args: ReportArgs) -> Result<u8> {
             for f in &run.failures {
                 let _ = writeln!(io::stderr(), "strictly: warning: {f}");
             }
-            (run.aggregator, run.names, Some(run.peers))
+            (
+                run.aggregator,
+                run.names,
+                Some(run.peers),
+                Some(run.streams),
+            )
         }
     };
     let misfit = misfit_warning(&formats, pipeline.input_kind, &aggregator.input, &names);
     if let Some(why) = &misfit {
         let _ = writeln!(io::stderr(), "strictly: warning: {why}");
     }
-    let mut report = verdict::report(&aggregator.into_resolved(), &verdict_config, &names);
+    let resolved = aggregator.into_resolved();
+    let mut report = verdict::report(&resolved, &verdict_config, &names);
+    if let Some(streams) = &streams {
+        let labels = strictly::source::kube_labels::selectors(&resolved, streams);
+        verdict::attach_pod_labels(&mut report, &labels);
+    }
     report.hints.extend(misfit);
     report.hints.extend(store_hints);
     for f in formats.iter().filter(|f| f.start_time_lacks_date()) {
@@ -261,15 +301,19 @@ fn report(args: ReportArgs) -> Result<u8> {
         };
         verdict::name_peers(&mut report, &lookup);
     }
+    Ok(report)
+}
 
+/// Writes the report as `--output` says; the exit code follows the verdicts.
+fn render_report(report: &verdict::Report, args: &JudgeArgs) -> Result<u8> {
     let stdout = io::stdout();
     let tty = stdout.is_terminal();
-    let kind = args.judge.output.unwrap_or(if tty {
+    let kind = args.output.unwrap_or(if tty {
         OutputKind::Table
     } else {
         OutputKind::Json
     });
-    let color = use_color(args.judge.color, tty);
+    let color = use_color(args.color, tty);
     let mut out = io::BufWriter::new(stdout.lock());
     // Like ls and kubectl: $COLUMNS wins, else the terminal's width; off a terminal, no limit.
     let width = std::env::var("COLUMNS")
@@ -285,9 +329,9 @@ fn report(args: ReportArgs) -> Result<u8> {
         width,
         wide: false,
     };
-    render::render(&report, kind, opts, &mut out)?;
+    render::render(report, kind, opts, &mut out)?;
     out.flush()?;
-    Ok(verdict::exit_code(&report) as u8)
+    Ok(verdict::exit_code(report) as u8)
 }
 
 /// Entries dated more than a day after now are corrupt, not evidence: one

@@ -23,7 +23,6 @@ pub struct LokiRequest {
     org_id: Option<String>,
     batch: u32,
     pushdown: bool,
-    explain: bool,
 }
 
 /// What a Loki read produced.
@@ -81,7 +80,6 @@ pub fn source(args: &ReportArgs) -> Result<Option<LokiRequest>> {
         org_id,
         batch: args.loki.loki_batch,
         pushdown: args.store.pushdown,
-        explain: args.store.explain,
     }))
 }
 
@@ -104,7 +102,7 @@ pub fn run(
     window_ms: i64,
     until_ms: Option<i64>,
     no_progress: bool,
-) -> Result<Option<LokiRun>> {
+) -> Result<LokiRun> {
     let end = until_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
     if src.pushdown {
         return loki_pushdown(src, formats, aggregate, window_ms, end);
@@ -134,37 +132,47 @@ pub fn run(
         eprintln!("strictly: warning: {w}");
     }
     let (aggregator, names) = (run.aggregator, run.names);
-    Ok(Some(LokiRun {
+    Ok(LokiRun {
         aggregator,
         names,
         hints: Vec::new(),
         window,
-    }))
+    })
 }
 
-/// `--pushdown`: Loki counts per hour; with `--explain`, the queries are printed instead.
+/// `--pushdown --explain`: the queries push-down would run, on stdout.
+pub fn explain(
+    src: &LokiRequest,
+    formats: &FormatSet,
+    window_ms: i64,
+    until_ms: Option<i64>,
+) -> Result<()> {
+    let end = until_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+    let window = pushdown::hour_window(end, window_ms);
+    let plan = pushdown::plan(&src.query, formats, window)?;
+    let ns = |ms: i64| ms as i128 * 1_000_000;
+    println!(
+        "# GET {}/loki/api/v1/query_range start={} end={} step=3600 (each query below)",
+        src.url.trim_end_matches('/'),
+        ns(window.start_ms),
+        ns(window.end_ms)
+    );
+    for q in plan.explain() {
+        println!("{q}");
+    }
+    Ok(())
+}
+
+/// `--pushdown`: Loki counts per hour, pod, caller and transport.
 fn loki_pushdown(
     src: &LokiRequest,
     formats: &FormatSet,
     aggregate: AggregateConfig,
     window_ms: i64,
     end: i64,
-) -> Result<Option<LokiRun>> {
+) -> Result<LokiRun> {
     let window = pushdown::hour_window(end, window_ms);
     let plan = pushdown::plan(&src.query, formats, window)?;
-    if src.explain {
-        let ns = |ms: i64| ms as i128 * 1_000_000;
-        println!(
-            "# GET {}/loki/api/v1/query_range start={} end={} step=3600 (each query below)",
-            src.url.trim_end_matches('/'),
-            ns(window.start_ms),
-            ns(window.end_ms)
-        );
-        for q in plan.explain() {
-            println!("{q}");
-        }
-        return Ok(None);
-    }
     let aggregate = AggregateConfig {
         known_window: Some(window),
         ..aggregate
@@ -178,12 +186,12 @@ fn loki_pushdown(
         strictly::time::format_ms(window.start_ms),
         strictly::time::format_ms(window.end_ms)
     );
-    Ok(Some(LokiRun {
+    Ok(LokiRun {
         aggregator: agg,
         names: vec![name],
         hints: vec![hint],
         window,
-    }))
+    })
 }
 
 /// A spinner in entries/s on stderr, only on a terminal.

@@ -4,7 +4,7 @@
 //! each destination is judged ready, blocked or insufficient, and the result
 //! is a [`Report`] whose field names are the spec's JSON contract.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Cell, Counts, Resolved, ResolvedDestination, Window};
 use crate::time::format_ms;
@@ -183,6 +183,31 @@ pub struct DestinationReport {
     /// Why the destination could not be named, and what to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The labels its pods share (Kubernetes source): `strictly policy`'s selector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_labels: Option<PodLabels>,
+}
+
+/// A destination's pod labels, as a selector for that workload alone (see `source::kube_labels`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodLabels {
+    /// The labels every replica read carries, minus per-pod and per-revision ones.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// How many pods (replicas) they were taken from.
+    pub pods: u64,
+    /// Other workloads (`ns/name`) with a pod these labels also select: not a safe selector.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_selects: Vec<String>,
+}
+
+/// Sets each destination's pod labels from `labels` (keyed by destination name).
+pub fn attach_pod_labels(
+    report: &mut Report,
+    labels: &std::collections::BTreeMap<String, PodLabels>,
+) {
+    for d in &mut report.destinations {
+        d.pod_labels = labels.get(&d.destination).cloned();
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -575,6 +600,7 @@ fn judge(
         },
         sources,
         hint: dest.hint.clone(),
+        pod_labels: None,
     }
 }
 

@@ -205,6 +205,7 @@ fn destination(
         },
         sources,
         hint: None,
+        pod_labels: None,
     }
 }
 

@@ -17,6 +17,20 @@ pub(crate) const LAB: &str = concat!(
     "\n"
 );
 
+/// What `strictly instrument` installs (and `deploy/istio/` ships): the lab's
+/// format plus the caller's address, so a plaintext caller without an
+/// identity is still named by its IP. A built-in, so the next report reads it
+/// with no flags; being the lab's plus a literal tail it is the more specific
+/// of the two, and the parser tries it first.
+pub(crate) const STRICTLY: &str = concat!(
+    r#"[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% "#,
+    r#""%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "#,
+    r#""%REQ(X-FORWARDED-FOR)%" mTLS_Origin: "%DOWNSTREAM_PEER_URI_SAN%" mTLS_Destination: "%DOWNSTREAM_LOCAL_URI_SAN%" "#,
+    r#"cert: "%REQ(X-FORWARDED-CLIENT-CERT)%" audit_flag: "%DYNAMIC_METADATA(envoy.common:access_log_hint)%" "#,
+    r#"peer: "%DOWNSTREAM_REMOTE_ADDRESS%""#,
+    "\n"
+);
+
 /// The lab's fields in the order of its first sample line: the upstream
 /// service time and X-Forwarded-For come after mTLS_Destination.
 pub(crate) const LAB_V0: &str = concat!(
@@ -104,23 +118,25 @@ pub(crate) enum Definition {
 }
 
 /// The built-ins, in the order auto-detection tries them.
-pub(crate) const BUILTINS: [(&str, Definition); 6] = [
+pub(crate) const BUILTINS: [(&str, Definition); 7] = [
     ("lab", Definition::Text(LAB)),
     ("lab-v0", Definition::Text(LAB_V0)),
     ("lab-cert", Definition::Text(LAB_CERT)),
     ("istio", Definition::Text(ISTIO)),
     ("istio-1.8", Definition::Text(ISTIO_1_8)),
     ("istio-json", Definition::Json(ISTIO_JSON)),
+    ("strictly", Definition::Text(STRICTLY)),
 ];
 
 /// Names of the built-ins, in [`BUILTINS`] order.
-pub(crate) const NAMES: [&str; 6] = [
+pub(crate) const NAMES: [&str; 7] = [
     "lab",
     "lab-v0",
     "lab-cert",
     "istio",
     "istio-1.8",
     "istio-json",
+    "strictly",
 ];
 
 /// Looks a built-in up by name.

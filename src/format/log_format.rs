@@ -196,7 +196,7 @@ pub fn builtin_names() -> &'static [&'static str] {
 /// ```
 /// use strictly::format::{FormatError, select};
 ///
-/// assert_eq!(select(None, None).unwrap().len(), 6);
+/// assert_eq!(select(None, None).unwrap().len(), 7);
 /// assert_eq!(select(Some("istio-1.8"), None).unwrap()[0].name(), "istio-1.8");
 /// let custom = select(Some("%START_TIME% %REQUESTED_SERVER_NAME%"), None).unwrap();
 /// assert_eq!(custom[0].name(), "custom");

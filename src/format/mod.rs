@@ -135,7 +135,7 @@ pub enum FormatError {
         snippet: String,
     },
     #[error(
-        "unknown log format {0:?}: use lab, lab-v0, lab-cert, istio, istio-1.8, istio-json, auto, or an Envoy format string"
+        "unknown log format {0:?}: use lab, lab-v0, lab-cert, istio, istio-1.8, istio-json, strictly, auto, or an Envoy format string"
     )]
     UnknownName(String),
     #[error("{path}: {message}")]

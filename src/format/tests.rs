@@ -159,7 +159,7 @@ fn xfcc_quotes_do_not_end_the_value() {
 #[test]
 fn every_builtin_compiles_and_logs_what_it_should() {
     use Field::*;
-    let expect: [(&str, &[Field]); 6] = [
+    let expect: [(&str, &[Field]); 7] = [
         (
             "lab",
             &[
@@ -254,6 +254,22 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 Authority,
             ],
         ),
+        (
+            "strictly",
+            &[
+                StartTime,
+                PeerUriSan,
+                LocalUriSan,
+                Xfcc,
+                ForwardedFor,
+                AuditHint,
+                DownstreamRemoteAddress,
+                Duration,
+                ResponseCode,
+                Method,
+                Path,
+            ],
+        ),
     ];
     assert_eq!(builtin_names(), expect.map(|(n, _)| n));
     for (name, fields) in expect {
@@ -269,7 +285,7 @@ fn every_builtin_compiles_and_logs_what_it_should() {
         assert!(f.has_transport_evidence(), "{name}");
         assert_eq!(f.is_json(), name == "istio-json");
     }
-    assert_eq!(select(Some("auto"), None).unwrap().len(), 6);
+    assert_eq!(select(Some("auto"), None).unwrap().len(), 7);
 }
 
 #[test]

@@ -493,6 +493,8 @@ pub struct ClusterRun {
     pub peers: crate::source::kube::PeerIndex,
     /// Logs that could not be read (the replica then counts as not covered).
     pub failures: Vec<String>,
+    /// The pods read, by stream name (`NS/pod/NAME/CONTAINER`): their labels make `policy`'s selectors.
+    pub streams: std::collections::BTreeMap<String, Arc<crate::source::SourceMeta>>,
 }
 
 /// `report` from the Kubernetes API: select the pods, read every log since
@@ -513,6 +515,7 @@ pub fn run_cluster(
         names: run.names,
         peers: std::mem::take(&mut source.peers),
         failures: run.failures,
+        streams: source.pods(),
     })
 }
 

@@ -1,6 +1,9 @@
-//! Renderers: report data to bytes. Pure functions over any `Write`, so tests print into a `Vec<u8>`.
+//! Renderers: report data to bytes (the table, JSON, `policy` and `instrument` YAML). Pure functions over any `Write`, so tests print into a `Vec<u8>`.
 
+pub mod instrument;
 pub mod json;
+pub mod policy;
+pub mod policy_input;
 pub mod table;
 
 use std::io::{self, Write};

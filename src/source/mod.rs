@@ -45,6 +45,7 @@ pub mod file;
 pub mod inputs;
 pub mod kube;
 pub mod kube_error;
+pub mod kube_labels;
 pub mod lines;
 pub mod loki;
 

@@ -14,7 +14,7 @@ use kube::Client;
 use super::log::{self, LogRead, Since};
 use super::{KubeAccess, KubeError, KubeSelection, PeerIndex, Target};
 use crate::source::lines::{DEFAULT_MAX_LINE, LineCutter};
-use crate::source::{Chunk, DeclaredStream, Source};
+use crate::source::{Chunk, DeclaredStream, Source, SourceMeta};
 
 /// Bytes per chunk read from a log stream before it is handed on.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -151,6 +151,14 @@ pub struct ClusterRead {
 }
 
 impl ClusterRead {
+    /// The pods read, by stream name (`NS/pod/NAME/CONTAINER`): their labels make `policy`'s selectors.
+    pub fn pods(&self) -> std::collections::BTreeMap<String, Arc<SourceMeta>> {
+        self.requests
+            .iter()
+            .map(|r| (r.target.name(), Arc::clone(&r.target.meta)))
+            .collect()
+    }
+
     /// Connects and selects the containers to read (nothing is read yet):
     /// a selection with nothing to read, an unknown context or missing RBAC fail here.
     pub fn connect(
