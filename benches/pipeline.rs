@@ -199,6 +199,7 @@ fn record_all(agg: &mut Aggregator, requests: &[Synthetic]) {
             audited: false,
             duration_ms: Some(7),
             caller: None,
+            ambient: None,
         };
         agg.record(stream, &req, None);
     }

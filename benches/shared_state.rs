@@ -76,6 +76,7 @@ fn request(&(t, d, c, plaintext): &Item) -> Request<'static> {
         audited: false,
         duration_ms: Some(5),
         caller: None,
+        ambient: None,
     }
 }
 

@@ -43,7 +43,10 @@ Examples:
   strictly report --loki http://loki-gateway.monitoring -n istioinaction --pushdown
   strictly report --loki http://loki-gateway.monitoring -n istioinaction --pushdown --explain
 
-Input: Loki with --loki; files when given; else the cluster when -A, -l, --context, --kubeconfig or a
+  # From Elasticsearch / OpenSearch (Filebeat or Fluent Bit documents), the last 7 days
+  ELASTIC_API_KEY=... strictly report --elastic https://es.example:9200 --index 'logs-*' --window 7d
+
+Input: --loki or --elastic when given; else files when given; else the cluster when -A, -l, --context, --kubeconfig or a
 workload (deploy/NAME) is given, or -n with nothing piped in; else stdin.
 
 Exit status: 0 every destination is ready; 1 some destination is blocked or
@@ -169,7 +172,7 @@ pub struct JudgeArgs {
     #[arg(long, value_name = "NS/NAME")]
     pub destination: Option<String>,
 
-    /// Access-log format: auto, a built-in (lab, lab-v0, lab-cert, istio, istio-1.8, istio-json, strictly) or an Envoy format string.
+    /// Access-log format: auto, a built-in (lab, lab-v0, lab-cert, istio, istio-1.8, istio-json, strictly, ztunnel) or an Envoy format string.
     #[arg(long, value_name = "NAME|FORMAT", conflicts_with = "log_format_file")]
     pub log_format: Option<String>,
 
@@ -232,7 +235,7 @@ pub struct ReportArgs {
     pub loki: LokiArgs,
 
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub elastic: crate::elastic_args::ElasticArgs,
 }
 
 /// Reading Grafana Loki directly (`report --loki`).
@@ -254,19 +257,6 @@ pub struct LokiArgs {
     /// Entries per query_range request (Loki's max_entries_limit_per_query is 5000).
     #[arg(long, value_name = "N", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=5000), requires = "loki")]
     pub loki_batch: u32,
-}
-
-/// Letting a log store count (`--pushdown`), shared by the stores.
-#[derive(Debug, Args)]
-pub struct StoreArgs {
-    /// Let the log store count requests per hour, pod, source and transport instead of
-    /// sending every line (windows become hour-granular).
-    #[arg(long)]
-    pub pushdown: bool,
-
-    /// Print the queries --pushdown would run, and run nothing.
-    #[arg(long, requires = "pushdown")]
-    pub explain: bool,
 }
 
 const WATCH_EXAMPLES: &str = "\

@@ -60,8 +60,8 @@ pub enum InputKind {
     Logcli,
     /// Loki: a saved `query_range` response, `tail` messages, or logcli lines.
     Loki,
-    /// Elasticsearch/OpenSearch: a saved `_search` response, scroll pages, or
-    /// elasticdump NDJSON (whole hits or `--sourceOnly`; Filebeat, Elastic Agent, Fluent Bit, Fluentd fields).
+    /// Elasticsearch/OpenSearch: a saved `_search` response, scroll pages,
+    /// elasticdump NDJSON (whole hits or `--sourceOnly`; Filebeat, Elastic Agent, Fluent Bit, Fluentd fields), or a Kibana CSV export.
     Elastic,
 }
 

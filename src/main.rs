@@ -1,6 +1,7 @@
 //! The `strictly` binary: parse the command line, read, judge, render.
 
 mod cli;
+mod elastic_args;
 mod policy_cmd;
 mod report_loki;
 
@@ -140,35 +141,15 @@ fn use_color(choice: ColorChoice, tty: bool) -> bool {
 
 /// `strictly report`: validate → read → judge → render.
 fn report(args: ReportArgs) -> Result<u8> {
-    if explain_pushdown(&args)? {
+    // None: `--explain` printed what it would send, nothing was judged.
+    let Some(report) = judged_report(&args)? else {
         return Ok(0);
-    }
-    let report = judged_report(&args)?;
+    };
     render_report(&report, &args.judge)
 }
 
-/// `--pushdown --explain`: prints the queries the store would run, reads nothing.
-fn explain_pushdown(args: &ReportArgs) -> Result<bool> {
-    if !args.store.explain {
-        return Ok(false);
-    }
-    let Some(src) = report_loki::source(args)? else {
-        return Ok(false);
-    };
-    let Judge {
-        mut window_ms,
-        formats,
-    } = judge(&args.judge)?;
-    if let Some(since) = &args.since {
-        window_ms = time::parse_window_ms(since).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
-    }
-    let until_ms = args.until.as_deref().map(parse_until).transpose()?;
-    report_loki::explain(&src, &formats, window_ms, until_ms)?;
-    Ok(true)
-}
-
 /// `report` up to the verdicts: validate → read → judge (`policy` shares it).
-pub(crate) fn judged_report(args: &ReportArgs) -> Result<verdict::Report> {
+pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>> {
     let Judge {
         mut window_ms,
         formats,
@@ -209,8 +190,14 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<verdict::Report> {
     };
 
     let mut store_hints = Vec::new();
+    let mut pushdown_hint = None;
+    let mut scope: Option<pipeline::Scope> = None;
     let (aggregator, names, peers, streams) = match source {
         ReportSource::Loki(src) => {
+            if args.elastic.explain {
+                report_loki::explain(&src, &formats, window_ms, until_ms)?;
+                return Ok(None);
+            }
             let run = report_loki::run(
                 &src,
                 &formats,
@@ -267,12 +254,24 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<verdict::Report> {
             for f in &run.failures {
                 let _ = writeln!(io::stderr(), "strictly: warning: {f}");
             }
+            scope = run.ambient_scope;
             (
                 run.aggregator,
                 run.names,
                 Some(run.peers),
                 Some(run.streams),
             )
+        }
+        ReportSource::Elastic => {
+            let Some(read) =
+                elastic_report(args, &formats, aggregate, &pipeline, window_ms, until_ms)?
+            else {
+                return Ok(None);
+            };
+            verdict_config.until_ms = Some(read.end_ms);
+            verdict_config.window_ms = read.window_ms;
+            pushdown_hint = read.hint;
+            (read.aggregator, vec![read.name], None, None)
         }
     };
     let misfit = misfit_warning(&formats, pipeline.input_kind, &aggregator.input, &names);
@@ -285,8 +284,15 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<verdict::Report> {
         let labels = strictly::source::kube_labels::selectors(&resolved, streams);
         verdict::attach_pod_labels(&mut report, &labels);
     }
+    // ztunnel logs carry other namespaces' connections too: keep the selected ones.
+    if let Some(scope) = &scope {
+        report
+            .destinations
+            .retain(|d| d.dataplane == "sidecar" || scope.keeps(&d.destination));
+    }
     report.hints.extend(misfit);
     report.hints.extend(store_hints);
+    report.hints.extend(pushdown_hint);
     for f in formats.iter().filter(|f| f.start_time_lacks_date()) {
         report.hints.push(format!(
             "the format {} logs START_TIME without a date: each request is dated by when it was written (use kubectl logs --timestamps)",
@@ -301,7 +307,7 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<verdict::Report> {
         };
         verdict::name_peers(&mut report, &lookup);
     }
-    Ok(report)
+    Ok(Some(report))
 }
 
 /// Writes the report as `--output` says; the exit code follows the verdicts.
@@ -386,6 +392,27 @@ fn check_source_flags(args: &ReportArgs, source: &ReportSource) -> Result<()> {
         }
         // report_loki::source checked its own.
         ReportSource::Loki(_) => {}
+        ReportSource::Elastic => {
+            let flag = [
+                (!args.files.is_empty(), "files"),
+                (args.input.is_some(), "--input"),
+                (args.max_log_requests.is_some(), "--max-log-requests"),
+            ]
+            .into_iter()
+            .find_map(|(given, flag)| given.then_some(flag))
+            .or(args.kube.cluster_only_flag());
+            if let Some(flag) = flag {
+                bail!(
+                    "{flag} cannot be combined with --elastic: it reads the store, not files or the cluster (filter the store with --elastic-query)"
+                );
+            }
+            if args.kube.namespaces.len() > 1 {
+                bail!(
+                    "-n/--namespace: given {} times; with --elastic it names the namespace of documents that name none: filter with --elastic-query instead",
+                    args.kube.namespaces.len()
+                );
+            }
+        }
         ReportSource::Cluster(_) => {
             if args.input.is_some() {
                 bail!(
@@ -543,11 +570,16 @@ enum ReportSource {
     Files(Vec<Input>),
     Cluster(KubeSelection),
     Loki(report_loki::LokiRequest),
+    /// `--elastic URL --index PATTERN`.
+    Elastic,
 }
 
 /// Files when given; the cluster when a flag or argument says so (or `-n`
 /// with nothing piped in); else stdin (see `report --help`).
 fn report_source(args: &ReportArgs) -> Result<ReportSource> {
+    if args.elastic.elastic.is_some() {
+        return Ok(ReportSource::Elastic);
+    }
     let as_workload = |f: &std::path::PathBuf| {
         let text = f.to_str()?;
         (!f.exists()).then(|| WorkloadRef::parse(text)).flatten()
@@ -591,6 +623,134 @@ fn report_source(args: &ReportArgs) -> Result<ReportSource> {
             })
             .collect(),
     ))
+}
+
+/// What `report --elastic` read: the aggregate, the input's name, the window's end.
+struct ElasticRead {
+    aggregator: strictly::aggregate::Aggregator,
+    name: String,
+    end_ms: i64,
+    /// The window judged (whole hours with --pushdown).
+    window_ms: i64,
+    hint: Option<String>,
+}
+
+/// `report --elastic`: like the cluster, read as of now unless --until says
+/// otherwise, from a margin before the window so coverage is judged per
+/// stream; line by line, or counted by the store (`--pushdown`, whole hours).
+/// None when `--explain` printed the request instead.
+fn elastic_report(
+    args: &ReportArgs,
+    formats: &strictly::format::FormatSet,
+    aggregate: AggregateConfig,
+    pipeline: &PipelineConfig,
+    window_ms: i64,
+    until_ms: Option<i64>,
+) -> Result<Option<ElasticRead>> {
+    use strictly::source::elastic::{self, pushdown};
+    const HOUR_MS: i64 = 3_600_000;
+    let mut end = until_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+    let mut start = end - window_ms;
+    let mut hint = None;
+    if args.elastic.pushdown {
+        // Counts come per hour: judge whole hours, and say so.
+        end = end.div_euclid(HOUR_MS) * HOUR_MS;
+        start = end - (window_ms + HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS;
+        hint = Some(format!(
+            "push-down: the store counted per hour, so the window judged is whole hours, {} to {}",
+            time::format_ms(start),
+            time::format_ms(end)
+        ));
+    }
+    let config = args
+        .elastic
+        .config(start - COVERAGE_MARGIN_S * 1000, end)?
+        .context("--elastic")?;
+    let aggregate = AggregateConfig {
+        known_window: Some(Window {
+            start_ms: start,
+            end_ms: end,
+        }),
+        ..aggregate
+    };
+    let name = format!("{}/{}", config.url, config.index);
+    let format = if args.elastic.pushdown {
+        match &formats[..] {
+            [one] => Some(one),
+            _ => bail!(
+                "--pushdown: the store runs one format; name it with --log-format (lab, istio, ..) or --log-format-file"
+            ),
+        }
+    } else {
+        None
+    };
+    if args.elastic.explain {
+        let body = match format {
+            Some(f) => pushdown::request_body(&config, f, None).map_err(anyhow::Error::msg)?,
+            None => elastic::pit_search_body(&config, "<the id POST /INDEX/_pit answers>"),
+        };
+        let path = if format.is_some() {
+            format!("/{}/_search", config.index)
+        } else {
+            "/_search".into()
+        };
+        let mut out = io::stdout().lock();
+        writeln!(
+            out,
+            "POST {}{path}\n{}",
+            config.url,
+            serde_json::to_string_pretty(&body)?
+        )?;
+        return Ok(None);
+    }
+    let bar = entries_bar(args.no_progress);
+    let progress = |n: u64| bar.inc(n);
+    let aggregator = match format {
+        Some(f) => {
+            let mut agg = strictly::aggregate::Aggregator::new(aggregate);
+            pushdown::read(&config, f, &mut agg, &name, &progress)?;
+            agg
+        }
+        None => pipeline::run_with(
+            formats,
+            &aggregate,
+            pipeline,
+            vec![name.clone()].into(),
+            |emit| {
+                elastic::read_chunks(
+                    &config,
+                    0,
+                    pipeline.chunk_size,
+                    pipeline.max_line,
+                    &progress,
+                    emit,
+                )
+                .map(|_| ())
+            },
+        )?,
+    };
+    bar.finish_and_clear();
+    Ok(Some(ElasticRead {
+        aggregator,
+        name,
+        end_ms: end,
+        window_ms: end - start,
+        hint,
+    }))
+}
+
+/// A spinner in entries/s on stderr for reads from a store, only when stderr is a terminal.
+fn entries_bar(disabled: bool) -> ProgressBar {
+    if disabled || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} read {human_pos} entries ({per_sec}, {elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
 }
 
 /// A progress bar on stderr for long file reads, only when stderr is a terminal.

@@ -42,7 +42,11 @@ pub fn run(args: PolicyArgs, matches: Option<&clap::ArgMatches>) -> Result<u8> {
                 )
             })?
         }
-        None => PolicyReport::from_report(&crate::judged_report(&args.report)?),
+        None => match crate::judged_report(&args.report)? {
+            Some(report) => PolicyReport::from_report(&report),
+            // `--explain` printed the queries: nothing to write policies for.
+            None => return Ok(0),
+        },
     };
     let opts = PolicyOptions {
         port_exceptions: args.port_exceptions,

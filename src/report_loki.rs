@@ -38,13 +38,25 @@ pub struct LokiRun {
 /// `--loki` and the flags that go with it; None without `--loki`.
 pub fn source(args: &ReportArgs) -> Result<Option<LokiRequest>> {
     let Some(url) = args.loki.loki.clone() else {
-        if args.store.pushdown {
-            bail!("--pushdown needs a log store to count: add --loki URL");
+        let store = args.elastic.elastic.is_some();
+        if !store && args.elastic.pushdown {
+            bail!("--pushdown needs a log store to count: add --loki URL or --elastic URL");
+        }
+        if !store && args.elastic.explain {
+            bail!(
+                "--explain shows what a log store would be sent: add --loki URL or --elastic URL"
+            );
         }
         return Ok(None);
     };
     if !args.files.is_empty() {
         bail!("--loki reads Loki, not files: drop the file arguments, or drop --loki");
+    }
+    if args.elastic.elastic.is_some() {
+        bail!("--loki and --elastic: read one store at a time");
+    }
+    if args.elastic.explain && !args.elastic.pushdown {
+        bail!("--explain with --loki prints the --pushdown queries: add --pushdown");
     }
     let refused = args
         .kube
@@ -79,7 +91,7 @@ pub fn source(args: &ReportArgs) -> Result<Option<LokiRequest>> {
         query,
         org_id,
         batch: args.loki.loki_batch,
-        pushdown: args.store.pushdown,
+        pushdown: args.elastic.pushdown,
     }))
 }
 

@@ -38,6 +38,62 @@ pub struct Request<'a> {
     pub duration_ms: Option<u64>,
     /// A well-known caller, recognised by its User-Agent where the format logs it.
     pub caller: Option<KnownCaller>,
+    /// Ambient mode: the connection as ztunnel logged it (`None` for sidecar lines).
+    pub ambient: Option<AmbientConnection<'a>>,
+}
+
+/// One connection ztunnel logged (ambient mode): it names its own destination pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AmbientConnection<'a> {
+    /// `dst.workload`: the destination pod (a canonical service name where ztunnel knew no pod).
+    pub pod: Option<&'a [u8]>,
+    /// `dst.namespace` as logged (a service's name before 1.22, see [`AmbientConnection::identity_namespace`]).
+    pub namespace: Option<&'a [u8]>,
+    /// The namespace of `dst.identity` (mTLS only): always the pod's own.
+    pub identity_namespace: Option<&'a [u8]>,
+    /// `dst.addr` without its port.
+    pub address: &'a [u8],
+    pub outcome: ConnectionOutcome,
+}
+
+/// How a connection ended, as ztunnel logged it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionOutcome {
+    /// `connection complete` without an error.
+    Complete,
+    /// `connection complete` with `error="..."` (not a policy's).
+    Error,
+    /// `error="connection closed due to policy rejection: ..."` or `... policy change`:
+    /// after the flip to STRICT, a plaintext caller's connections end like this.
+    PolicyRejected,
+    /// `connection failed`: denied before ztunnel knew the workload (no
+    /// identity, no destination pod): counted apart, never as a connection.
+    EarlyDeny,
+}
+
+impl ConnectionOutcome {
+    /// Classifies `connection complete|failed` and its `error`.
+    ///
+    /// ```
+    /// use strictly::request::ConnectionOutcome;
+    /// let e = b"connection closed due to policy rejection: explicitly denied by: istio-system/istio_converted_static_strict";
+    /// assert_eq!(ConnectionOutcome::of(false, Some(e)), ConnectionOutcome::PolicyRejected);
+    /// assert_eq!(ConnectionOutcome::of(false, Some(b"io error: connection reset")), ConnectionOutcome::Error);
+    /// assert_eq!(ConnectionOutcome::of(true, None), ConnectionOutcome::EarlyDeny);
+    /// ```
+    pub fn of(early_deny: bool, error: Option<&[u8]>) -> ConnectionOutcome {
+        match error {
+            _ if early_deny => ConnectionOutcome::EarlyDeny,
+            None => ConnectionOutcome::Complete,
+            Some(e)
+                if e.starts_with(b"connection closed due to policy rejection")
+                    || e.starts_with(b"connection closed due to policy change") =>
+            {
+                ConnectionOutcome::PolicyRejected
+            }
+            Some(_) => ConnectionOutcome::Error,
+        }
+    }
 }
 
 /// Callers operators meet in plaintext and recognise by name.
@@ -136,6 +192,9 @@ fn is_inbound_cluster(cluster: &[u8]) -> bool {
 
 /// Classifies one access entry of `format` (spec §2 and §3 rule 3).
 pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> {
+    if format.is_ztunnel() {
+        return classify_ambient(entry);
+    }
     let inbound = if format.logs(Field::UpstreamCluster) {
         entry
             .get(Field::UpstreamCluster)
@@ -224,6 +283,48 @@ pub fn classify<'a>(entry: &AccessEntry<'a>, format: &LogFormat) -> Request<'a> 
                 .and_then(KnownCaller::from_user_agent),
             Transport::Mtls { .. } => None,
         },
+        ambient: None,
+    }
+}
+
+/// Classifies one ztunnel connection (spec §2 for ambient): only inbound
+/// counts; a `src.identity` means the connection came over HBONE (mTLS);
+/// without one it reached the workload in plaintext, its caller named by `src.addr`.
+fn classify_ambient<'a>(entry: &AccessEntry<'a>) -> Request<'a> {
+    let transport = match entry.get(Field::PeerUriSan) {
+        Some(id) => Transport::Mtls { identity: Some(id) },
+        None => Transport::Plaintext { forged_xfcc: false },
+    };
+    let early_deny = entry.raw(Field::ConnectionEvent) == Some(crate::format::ztunnel::FAILED);
+    let outcome = ConnectionOutcome::of(early_deny, entry.get(Field::ConnectionError));
+    let peer = match transport {
+        Transport::Plaintext { .. } => entry.get(Field::DownstreamRemoteAddress).map(strip_port),
+        Transport::Mtls { .. } => None,
+    };
+    Request {
+        inbound: entry.get(Field::Direction) == Some(b"inbound"),
+        time_ms: entry.start_time_ms,
+        transport,
+        peer,
+        named_destination: None,
+        // Coverage is the ztunnel's (one log for its whole node), not per pod IP.
+        local_address: None,
+        audited: false,
+        duration_ms: entry.get(Field::Duration).and_then(parse_u64),
+        caller: None,
+        ambient: Some(AmbientConnection {
+            pod: entry.get(Field::DestinationWorkload),
+            namespace: entry.get(Field::DestinationNamespace),
+            identity_namespace: entry
+                .get(Field::LocalUriSan)
+                .and_then(spiffe_ns_sa)
+                .map(|(ns, _)| ns),
+            address: entry
+                .get(Field::DownstreamLocalAddress)
+                .map(strip_port)
+                .unwrap_or_default(),
+            outcome,
+        }),
     }
 }
 

@@ -155,6 +155,9 @@ pub struct InputReport {
     /// Lines of other containers than istio-proxy (an export of a whole namespace), counted in `skipped`.
     #[serde(skip_serializing_if = "is_zero")]
     pub other_containers: u64,
+    /// ztunnel `connection failed` lines (inbound early denies): no destination pod, counted apart.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub failed_connections: u64,
     pub outside_window: u64,
     /// `file:line: text` of the first malformed lines.
     pub malformed_examples: Vec<String>,
@@ -165,6 +168,12 @@ pub struct DestinationReport {
     pub destination: String,
     pub verdict: Verdict,
     pub reason: String,
+    /// `sidecar` (istio-proxy access logs), `ambient` (ztunnel connection
+    /// logs) or `sidecar+ambient` (both, e.g. a workload moved inside the window).
+    pub dataplane: &'static str,
+    /// What the counts count: `requests` (sidecar), `connections` (ambient),
+    /// `requests+connections` (both).
+    pub unit: &'static str,
     pub requests: u64,
     pub mtls: u64,
     pub plaintext: u64,
@@ -186,6 +195,9 @@ pub struct DestinationReport {
     /// The labels its pods share (Kubernetes source): `strictly policy`'s selector.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod_labels: Option<PodLabels>,
+    /// Ambient only: how connections in the window ended, beside mTLS/plaintext.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_outcomes: Option<crate::aggregate::OutcomeCounts>,
 }
 
 /// A destination's pod labels, as a selector for that workload alone (see `source::kube_labels`).
@@ -207,6 +219,19 @@ pub fn attach_pod_labels(
 ) {
     for d in &mut report.destinations {
         d.pod_labels = labels.get(&d.destination).cloned();
+    }
+}
+
+/// Dataplane, unit, and the nouns a reason counts in, one and many.
+fn dataplane_of(dest: &ResolvedDestination) -> (&'static str, &'static str, [&'static str; 2]) {
+    match (dest.sidecar, dest.ambient) {
+        (true, true) => (
+            "sidecar+ambient",
+            "requests+connections",
+            ["request or connection", "requests or connections"],
+        ),
+        (false, true) => ("ambient", "connections", ["connection", "connections"]),
+        _ => ("sidecar", "requests", ["request", "requests"]),
     }
 }
 
@@ -328,6 +353,14 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
     destinations.sort_by(|a, b| (a.verdict, &a.destination).cmp(&(b.verdict, &b.destination)));
     let in_window: u64 = destinations.iter().map(|d| d.requests).sum();
     let input = &resolved.input;
+    if input.failed_connections > 0 {
+        // Said, not silently dropped: ztunnel logged no destination pod for them.
+        hints.push(format!(
+            "{} inbound {} ztunnel denied before it knew the workload (`connection failed`: addresses only, no identity): not counted for any destination; check them with kubectl logs -n istio-system -l app=ztunnel | grep 'connection failed'",
+            input.failed_connections,
+            if input.failed_connections == 1 { "connection" } else { "connections" }
+        ));
+    }
     Report {
         window: WindowReport {
             start: format_ms(window.start_ms),
@@ -343,6 +376,7 @@ pub fn report(resolved: &Resolved, config: &VerdictConfig, inputs: &[String]) ->
             malformed: input.malformed,
             duplicates: input.duplicates,
             other_containers: input.other_containers,
+            failed_connections: input.failed_connections,
             outside_window: input.requests.saturating_sub(in_window),
             malformed_examples: input
                 .malformed_examples
@@ -542,6 +576,7 @@ fn judge(
         .map(|s| s.last_ms)
         .try_fold(i64::MIN, |acc, t| t.map(|t| acc.max(t)))
         .filter(|&t| t != i64::MIN && t <= window.start_ms);
+    let (dataplane, unit, nouns) = dataplane_of(dest);
     let (mut verdict, mut reason) = decide(
         &total,
         last_plaintext,
@@ -550,7 +585,19 @@ fn judge(
         &short,
         window,
         min_requests,
+        nouns,
     );
+    let connection_outcomes = dest
+        .ambient
+        .then(|| crate::aggregate::outcomes_in(&dest.outcomes, window.start_ms, window.end_ms));
+    if let Some(o) = connection_outcomes
+        && o.rejected_plaintext > 0
+    {
+        reason.push_str(&format!(
+            " ({} of them rejected by a policy: the caller is still trying plaintext)",
+            o.rejected_plaintext
+        ));
+    }
     if let Some((n, from)) = unattributed
         && verdict != Verdict::Blocked
     {
@@ -585,6 +632,8 @@ fn judge(
         destination: dest.name.clone(),
         verdict,
         reason,
+        dataplane,
+        unit,
         requests: total.requests(),
         mtls: total.mtls,
         plaintext: total.plaintext,
@@ -601,6 +650,7 @@ fn judge(
         sources,
         hint: dest.hint.clone(),
         pod_labels: None,
+        connection_outcomes,
     }
 }
 
@@ -641,6 +691,8 @@ fn covers(s: &crate::aggregate::StreamCoverage, window: &Window) -> bool {
 }
 
 /// The verdict rules of spec §4, with the sentence that explains the outcome.
+// Plain inputs of one rule table; a struct for them would only be unpacked here.
+#[allow(clippy::too_many_arguments)]
 fn decide(
     total: &Counts,
     last_plaintext: Option<i64>,
@@ -649,12 +701,14 @@ fn decide(
     short: &[StreamShort],
     window: &Window,
     min_requests: u64,
+    nouns: [&str; 2],
 ) -> (Verdict, String) {
-    let plural = |n: u64, one: &str| {
+    // Sidecars log requests, ztunnel connections: the reason says which.
+    let plural = |n: u64, _one: &str| {
         if n == 1 {
-            one.to_string()
+            nouns[0].to_string()
         } else {
-            format!("{one}s")
+            nouns[1].to_string()
         }
     };
     if total.plaintext > 0 {
@@ -797,6 +851,8 @@ mod tests {
         assert_eq!(window(&cfg, Some(99_999)).end_ms, 1_234);
     }
 
+    const NOUNS: [&str; 2] = ["request", "requests"];
+
     #[test]
     fn verdict_rules() {
         let w = Window {
@@ -808,15 +864,15 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            decide(&mtls, None, None, true, &[], &w, 10).0,
+            decide(&mtls, None, None, true, &[], &w, 10, NOUNS).0,
             Verdict::Ready
         );
         assert_eq!(
-            decide(&mtls, None, None, true, &[], &w, 11).0,
+            decide(&mtls, None, None, true, &[], &w, 11, NOUNS).0,
             Verdict::Insufficient
         );
         assert_eq!(
-            decide(&mtls, None, None, false, &[], &w, 10).0,
+            decide(&mtls, None, None, false, &[], &w, 10, NOUNS).0,
             Verdict::Insufficient
         );
         let pt = Counts {
@@ -824,7 +880,7 @@ mod tests {
             last_plaintext_ms: Some(5),
             ..mtls
         };
-        let (v, reason) = decide(&pt, None, None, false, &[], &w, 10);
+        let (v, reason) = decide(&pt, None, None, false, &[], &w, 10, NOUNS);
         assert_eq!(v, Verdict::Blocked);
         assert_eq!(
             reason,

@@ -848,7 +848,12 @@ fn kubernetes_objects_survive_a_round_trip_through_their_api_types() {
     use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
-    for file in ["rbac-cluster.yaml", "rbac-namespace.yaml", "watch.yaml"] {
+    for file in [
+        "rbac-cluster.yaml",
+        "rbac-namespace.yaml",
+        "rbac-ztunnel.yaml",
+        "watch.yaml",
+    ] {
         for doc in documents(&deploy_file(file)) {
             let kind = str_of(&doc["kind"], "kind");
             let difference = match kind {

@@ -127,6 +127,7 @@ mod tests {
             audited: !plaintext,
             duration_ms: None,
             caller: None,
+            ambient: None,
         }
     }
 

@@ -20,6 +20,7 @@ impl Aggregator {
             contributions,
             bounds,
             folded,
+            outcomes,
             newest_write_ms,
             newest_start_ms,
             malformed_unplaced,
@@ -42,6 +43,7 @@ impl Aggregator {
         self.input.malformed += input.malformed;
         self.input.duplicates += input.duplicates;
         self.input.other_containers += input.other_containers;
+        self.input.failed_connections += input.failed_connections;
         let ex = &mut self.input.malformed_examples;
         ex.extend(input.malformed_examples);
         ex.sort();
@@ -77,9 +79,22 @@ impl Aggregator {
             .zip(dest_kind)
             .map(|(name, kind)| {
                 let id = self.dests.intern(name);
+                if let DestKind::Ambient { identity_ns } = kind {
+                    let mut mapped = OneOf::None;
+                    mapped.merge(identity_ns, |n| ns_map[n as usize]);
+                    match self.dest_kind.get_mut(id as usize) {
+                        Some(DestKind::Ambient { identity_ns: mine }) => mine.merge(mapped, |n| n),
+                        Some(_) => {}
+                        None => self.dest_kind.push(DestKind::Ambient {
+                            identity_ns: mapped,
+                        }),
+                    }
+                    return id;
+                }
                 if id as usize == self.dest_kind.len() {
                     self.dest_kind.push(match kind {
                         DestKind::Named => DestKind::Named,
+                        DestKind::Ambient { .. } => unreachable!("handled above"),
                         DestKind::PendingStream(s) => {
                             DestKind::PendingStream(stream_map[s as usize])
                         }
@@ -146,6 +161,15 @@ impl Aggregator {
                 .entry(dest_map[d as usize])
                 .or_default()
                 .merge(f);
+        }
+        for (d, o) in outcomes {
+            let mine = self.outcomes.entry(dest_map[d as usize]).or_default();
+            for (second, v) in o {
+                let m = mine.entry(second).or_default();
+                for (a, b) in m.iter_mut().zip(v) {
+                    *a = a.saturating_add(b);
+                }
+            }
         }
         for (d, s) in contributions {
             self.contributions

@@ -11,6 +11,7 @@
 //! Names are interned once; the per-request path hashes borrowed bytes and
 //! allocates only when it meets a new destination, source, second or hour.
 
+mod ambient;
 mod bound;
 mod cell;
 mod counted;
@@ -26,6 +27,7 @@ use hdrhistogram::Histogram;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::{Deserialize, Serialize};
 
+pub use ambient::{OutcomeCounts, Outcomes, outcomes_in};
 pub use bound::Folded;
 pub use cell::{Cell, Counts, Window};
 pub use counted::CountedRow;
@@ -93,6 +95,12 @@ pub struct InputCounts {
     /// istio-proxy (counted in `skipped` too).
     #[serde(default)]
     pub other_containers: u64,
+    /// ztunnel `connection failed` lines (inbound): connections denied
+    /// before ztunnel knew the workload, counted apart from any destination.
+    /// Not in `watch --state` files (kept at version 2, whose fuzz regressions
+    /// are layout-specific): informational, it counts again from a restart.
+    #[serde(skip)]
+    pub failed_connections: u64,
     /// The first few malformed lines, ordered by (input, line).
     pub malformed_examples: Vec<MalformedExample>,
 }
@@ -162,6 +170,11 @@ enum DestKind {
     PendingStream(u32),
     /// A stream whose metadata names the workload but not the namespace.
     PendingNamespace(u32),
+    /// A ztunnel connection's destination (ambient mode): the namespaces its
+    /// lines' `dst.identity` named decide its final namespace (see `ambient`).
+    Ambient {
+        identity_ns: OneOf,
+    },
 }
 
 /// Per-thread (or merged) aggregate of everything read.
@@ -185,6 +198,11 @@ pub struct Aggregator {
     cells_per_source: HashMap<u32, u32>,
     /// What the bound folded away, per destination.
     folded: HashMap<u32, Folded>,
+    /// Ambient destinations' connection outcomes per second (see `ambient`).
+    /// Not in state files, like `InputCounts::failed_connections`: verdicts
+    /// never depend on them (rejected plaintext is in the cells as plaintext).
+    #[serde(skip)]
+    outcomes: HashMap<u32, Outcomes>,
     /// The newest access entry's write time: where a window without `--until` ends.
     newest_write_ms: Option<i64>,
     /// The newest START_TIME, for inputs with no write time at all.
@@ -304,6 +322,10 @@ impl Aggregator {
             }
             cell.durations = cell.durations.split_off(&keep_hour);
         }
+        for o in self.outcomes.values_mut() {
+            *o = o.split_off(&keep_from);
+        }
+        self.outcomes.retain(|_, o| !o.is_empty());
         for f in self.folded.values_mut() {
             f.prune(keep_hour);
         }
@@ -332,6 +354,14 @@ impl Aggregator {
             container: Some(source.container.as_bytes()),
         };
         let stream = self.stream(input, input_name, &meta, Some(source));
+        // A ztunnel's log is no destination's own: its ambient pods are
+        // declared against it (`declare_ambient`), its lines name theirs.
+        if source.labels.get("app").is_some_and(|a| a == "ztunnel") {
+            if error.is_some() {
+                self.stream_info[stream.0 as usize].error = error;
+            }
+            return;
+        }
         let dest = match self.stream_info[stream.0 as usize].fallback_dest {
             Some(d) => d,
             None => self.fallback_destination(stream),
@@ -499,6 +529,15 @@ impl Aggregator {
 
     /// Records one inbound request of `stream`; `envelope_ms` is the envelope's time.
     pub fn record(&mut self, stream: StreamId, req: &Request<'_>, envelope_ms: Option<i64>) {
+        if req
+            .ambient
+            .is_some_and(|a| a.outcome == crate::request::ConnectionOutcome::EarlyDeny)
+        {
+            // No destination pod, no identity: evidence of coverage only.
+            self.input.failed_connections += 1;
+            self.observe_entry(stream, req, envelope_ms);
+            return;
+        }
         self.input.requests += 1;
         self.observe_entry(stream, req, envelope_ms);
         let t = self.request_time(req, envelope_ms);
@@ -535,6 +574,7 @@ impl Aggregator {
             }
             None => (UNTIMED, 0),
         };
+        self.tally_outcome(dest, req, second);
         let cell = self.target(dest, req, Some(hour_of_second(second)));
         cell.buckets.entry(second).or_default().record(req, off);
         match req.transport {
@@ -554,6 +594,10 @@ impl Aggregator {
 
     /// Spec §3: metadata, then `--destination`, then the line, then the stream.
     fn destination(&mut self, stream: StreamId, req: &Request<'_>) -> u32 {
+        // A ztunnel line names its destination pod; its stream is the node's ztunnel.
+        if let Some(a) = &req.ambient {
+            return self.ambient_destination(a);
+        }
         let info = &self.stream_info[stream.0 as usize];
         let metadata_decides =
             info.workload.is_some() && info.namespace.is_some() && !info.namespace_from_flag;
@@ -777,6 +821,7 @@ mod tests {
             audited: false,
             duration_ms: Some(3),
             caller: None,
+            ambient: None,
         }
     }
 
@@ -793,6 +838,7 @@ mod tests {
             audited: false,
             duration_ms: Some(5),
             caller: None,
+            ambient: None,
         }
     }
 

@@ -50,6 +50,12 @@ pub struct ResolvedDestination {
     source_index: HashMap<u32, usize>,
     /// The strictest bound levels of the aggregate destinations merged here.
     levels: [u8; 2],
+    /// Returns true if and only if ztunnel lines (ambient mode) carried its connections.
+    pub ambient: bool,
+    /// Returns true if and only if sidecar lines carried its requests.
+    pub sidecar: bool,
+    /// Ambient connections' outcomes per second (errors, policy rejections).
+    pub outcomes: super::Outcomes,
 }
 
 /// When one stream's evidence begins and ends (write times).
@@ -113,6 +119,7 @@ impl Aggregator {
             .enumerate()
             .map(|(id, kind)| match kind {
                 DestKind::Named => (text(self.dests.name(id as u32)), None),
+                DestKind::Ambient { identity_ns } => self.ambient_name(id as u32, *identity_ns),
                 DestKind::PendingStream(s) => {
                     let info = &self.stream_info[*s as usize];
                     match info.named {
@@ -256,6 +263,10 @@ impl Aggregator {
                 );
             }
             if let Some(dest) = destinations.get_mut(name) {
+                match self.dest_kind[d as usize] {
+                    DestKind::Ambient { .. } => dest.ambient = true,
+                    _ => dest.sidecar = true,
+                }
                 if let Some(input) = info.input {
                     dest.inputs.insert(input);
                 }
@@ -269,6 +280,17 @@ impl Aggregator {
                         malformed: info.malformed.clone(),
                         activity: info.activity.clone(),
                     });
+                }
+            }
+        }
+        let mut outcomes: Vec<_> = self.outcomes.drain().collect();
+        outcomes.sort_unstable_by_key(|&(d, _)| d);
+        for (d, o) in outcomes {
+            let dest = destination_entry(&mut destinations, &final_name, d);
+            for (second, v) in o {
+                let mine = dest.outcomes.entry(second).or_default();
+                for (m, t) in mine.iter_mut().zip(v) {
+                    *m = m.saturating_add(t);
                 }
             }
         }

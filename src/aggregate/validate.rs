@@ -40,8 +40,14 @@ impl Aggregator {
             return Err("stream details do not match the streams".into());
         }
         for kind in &self.dest_kind {
-            if let DestKind::PendingStream(s) | DestKind::PendingNamespace(s) = kind {
-                id("stream", *s, streams)?;
+            match kind {
+                DestKind::PendingStream(s) | DestKind::PendingNamespace(s) => {
+                    id("stream", *s, streams)?;
+                }
+                DestKind::Ambient {
+                    identity_ns: OneOf::One(n),
+                } => id("namespace", *n, namespaces)?,
+                _ => {}
             }
         }
         for info in &self.stream_info {
@@ -69,6 +75,14 @@ impl Aggregator {
         for &(d, s) in &self.contributions {
             id("destination", d, dests)?;
             id("stream", s, streams)?;
+        }
+        for (&d, o) in &self.outcomes {
+            id("destination", d, dests)?;
+            if o.keys().any(|s| s.abs() > MAX_ABS_SECOND)
+                || o.values().flatten().any(|&n| n > MAX_BUCKET_COUNT)
+            {
+                return Err("a connection outcome out of range".into());
+            }
         }
         for (&d, bound) in &self.bounds {
             id("destination", d, dests)?;

@@ -111,14 +111,20 @@ pub(crate) const ISTIO_JSON: &[(&str, &str)] = &[
     ),
 ];
 
+/// What `--log-format ztunnel` shows as its source: ztunnel's format is its
+/// own (`src/telemetry.rs`), not an Envoy format string.
+pub(crate) const ZTUNNEL: &str = "ztunnel access lines: TIME LEVEL access connection complete|failed key=value ... (text or JSON)";
+
 /// A built-in format's definition.
 pub(crate) enum Definition {
     Text(&'static str),
     Json(&'static [(&'static str, &'static str)]),
+    /// ztunnel's connection lines, read by key (see `ztunnel`).
+    Ztunnel,
 }
 
 /// The built-ins, in the order auto-detection tries them.
-pub(crate) const BUILTINS: [(&str, Definition); 7] = [
+pub(crate) const BUILTINS: [(&str, Definition); 8] = [
     ("lab", Definition::Text(LAB)),
     ("lab-v0", Definition::Text(LAB_V0)),
     ("lab-cert", Definition::Text(LAB_CERT)),
@@ -126,10 +132,11 @@ pub(crate) const BUILTINS: [(&str, Definition); 7] = [
     ("istio-1.8", Definition::Text(ISTIO_1_8)),
     ("istio-json", Definition::Json(ISTIO_JSON)),
     ("strictly", Definition::Text(STRICTLY)),
+    ("ztunnel", Definition::Ztunnel),
 ];
 
 /// Names of the built-ins, in [`BUILTINS`] order.
-pub(crate) const NAMES: [&str; 7] = [
+pub(crate) const NAMES: [&str; 8] = [
     "lab",
     "lab-v0",
     "lab-cert",
@@ -137,6 +144,7 @@ pub(crate) const NAMES: [&str; 7] = [
     "istio-1.8",
     "istio-json",
     "strictly",
+    "ztunnel",
 ];
 
 /// Looks a built-in up by name.

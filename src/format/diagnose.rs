@@ -57,6 +57,10 @@ fn misfit(format: &LogFormat, line: &[u8]) -> Misfit {
     match &format.kind {
         Kind::Text(t) => text_misfit(t, line),
         Kind::Json(j) => json_misfit(j, line),
+        Kind::Ztunnel => Misfit {
+            at: 0,
+            reason: "not a complete ztunnel access line (TIME LEVEL access connection complete key=value ..., with dst.addr, direction and a real date)".into(),
+        },
     }
 }
 

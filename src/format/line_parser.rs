@@ -35,7 +35,7 @@ impl LineParser {
             .iter()
             .map(|f| match &f.kind {
                 Kind::Text(t) => Some(t.new_cache()),
-                Kind::Json(_) => None,
+                Kind::Json(_) | Kind::Ztunnel => None,
             })
             .collect();
         let mut order: Vec<usize> = (0..formats.len()).collect();
@@ -134,6 +134,13 @@ impl LineParser {
                         (outcome, _) => outcome,
                     }
                 }
+                (Kind::Ztunnel, _) => {
+                    let mut entry = AccessEntry::default();
+                    match super::ztunnel::attempt(line, &mut entry) {
+                        Outcome::Access => return Parsed::Access { entry, format: i },
+                        outcome => outcome,
+                    }
+                }
                 // `new` gives every text format a cache; without one there is nothing to match with.
                 (Kind::Text(_), None) => Outcome::No,
             };
@@ -145,7 +152,11 @@ impl LineParser {
             (Kind::Text(t), Some(cache)) => t.probe_matches(cache, line),
             _ => false,
         };
-        if looks_like || self.order.iter().any(probe) || looks_like_an_access_entry(line) {
+        if looks_like
+            || self.order.iter().any(probe)
+            || looks_like_an_access_entry(line)
+            || (self.formats.iter().any(|f| f.is_ztunnel()) && super::ztunnel::looks_like(line))
+        {
             Parsed::Malformed
         } else {
             Parsed::NotAccess

@@ -24,6 +24,8 @@ pub struct LogFormat {
 pub(crate) enum Kind {
     Text(TextFormat),
     Json(JsonFormat),
+    /// ztunnel's connection lines (ambient mode), text or JSON: read by key.
+    Ztunnel,
 }
 
 impl LogFormat {
@@ -94,6 +96,11 @@ impl LogFormat {
         let format = match builtin::definition(name)? {
             Definition::Text(s) => LogFormat::compile(name, s),
             Definition::Json(entries) => LogFormat::compile_json(name, entries.iter().copied()),
+            Definition::Ztunnel => Ok(LogFormat {
+                name: name.to_string(),
+                source: builtin::ZTUNNEL.to_string(),
+                kind: Kind::Ztunnel,
+            }),
         };
         // The built-in definitions are constants covered by tests.
         format.ok()
@@ -114,11 +121,31 @@ impl LogFormat {
         matches!(self.kind, Kind::Json(_))
     }
 
+    /// Returns true if and only if this is ztunnel's connection log (ambient
+    /// mode): its entries are connections, and name their own destination pod.
+    pub fn is_ztunnel(&self) -> bool {
+        matches!(self.kind, Kind::Ztunnel)
+    }
+
     /// Returns true if and only if the format logs `field`.
     pub fn logs(&self, field: Field) -> bool {
         match &self.kind {
             Kind::Text(t) => t.logs(field),
             Kind::Json(j) => j.logs(field),
+            Kind::Ztunnel => matches!(
+                field,
+                Field::StartTime
+                    | Field::PeerUriSan
+                    | Field::LocalUriSan
+                    | Field::DownstreamRemoteAddress
+                    | Field::DownstreamLocalAddress
+                    | Field::Duration
+                    | Field::Direction
+                    | Field::DestinationWorkload
+                    | Field::DestinationNamespace
+                    | Field::ConnectionError
+                    | Field::ConnectionEvent
+            ),
         }
     }
 
@@ -128,6 +155,8 @@ impl LogFormat {
         match &self.kind {
             Kind::Text(t) => t.literal_bytes(),
             Kind::Json(j) => j.key_bytes(),
+            // Its lines fit no Envoy format and Envoy's fit not it: any rank will do.
+            Kind::Ztunnel => 0,
         }
     }
 
@@ -146,6 +175,7 @@ impl LogFormat {
         let start_time = match &self.kind {
             Kind::Text(t) => t.start_time(),
             Kind::Json(j) => j.start_time(),
+            Kind::Ztunnel => return false,
         };
         self.logs(Field::StartTime) && !start_time.has_date()
     }

@@ -120,7 +120,6 @@ mod tests {
         let mut checked = 0;
         for (i, f) in formats.iter().enumerate() {
             let Ok(pattern) = f.re2_pattern() else {
-                assert!(f.is_json());
                 continue;
             };
             let re = Regex::new(&pattern).unwrap();

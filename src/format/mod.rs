@@ -14,6 +14,7 @@
 //! - `builtin`: the lab's and Istio's formats; `config_file`: `--log-format-file`.
 //! - `log_format`: [`LogFormat`] and [`select`]; `line_parser`: [`LineParser`].
 //! - `known`: the operators Envoy knows; `diagnose`: why a line fits no format.
+//! - `ztunnel`: ambient mode's ztunnel connection lines (text or JSON), read by key.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -54,11 +55,21 @@ pub enum Field {
     Path,
     /// `%REQ(:AUTHORITY)%`.
     Authority,
+    /// ztunnel's `direction` (`inbound` / `outbound`).
+    Direction,
+    /// ztunnel's `dst.workload`: the destination pod's name.
+    DestinationWorkload,
+    /// ztunnel's `dst.namespace`.
+    DestinationNamespace,
+    /// ztunnel's `error`: why a connection ended badly.
+    ConnectionError,
+    /// ztunnel's event: `complete` or `failed` (an early deny).
+    ConnectionEvent,
 }
 
 impl Field {
     /// Number of variants; the size of [`AccessEntry`]'s value table.
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 21;
 
     /// Every field, in declaration order (`ALL[f as usize] == f`).
     pub const ALL: [Field; Field::COUNT] = [
@@ -78,6 +89,11 @@ impl Field {
         Field::Method,
         Field::Path,
         Field::Authority,
+        Field::Direction,
+        Field::DestinationWorkload,
+        Field::DestinationNamespace,
+        Field::ConnectionError,
+        Field::ConnectionEvent,
     ];
 }
 
@@ -135,7 +151,7 @@ pub enum FormatError {
         snippet: String,
     },
     #[error(
-        "unknown log format {0:?}: use lab, lab-v0, lab-cert, istio, istio-1.8, istio-json, strictly, auto, or an Envoy format string"
+        "unknown log format {0:?}: use lab, lab-v0, lab-cert, istio, istio-1.8, istio-json, strictly, ztunnel, auto, or an Envoy format string"
     )]
     UnknownName(String),
     #[error("{path}: {message}")]
@@ -149,6 +165,7 @@ pub enum FormatError {
 mod builtin;
 mod config_file;
 mod diagnose;
+pub mod grok;
 mod json;
 mod known;
 mod line_parser;
@@ -162,6 +179,7 @@ mod start_time;
 mod tests;
 mod text;
 mod token;
+pub(crate) mod ztunnel;
 
 pub use diagnose::explain_misfit;
 pub use line_parser::LineParser;

@@ -26,7 +26,7 @@ fn parser_for(log_format: Option<&str>) -> LineParser {
 fn text(format: &LogFormat) -> &TextFormat {
     match &format.kind {
         Kind::Text(t) => t,
-        Kind::Json(_) => panic!("{} is JSON", format.name()),
+        Kind::Json(_) | Kind::Ztunnel => panic!("{} is no Envoy text format", format.name()),
     }
 }
 
@@ -159,7 +159,7 @@ fn xfcc_quotes_do_not_end_the_value() {
 #[test]
 fn every_builtin_compiles_and_logs_what_it_should() {
     use Field::*;
-    let expect: [(&str, &[Field]); 7] = [
+    let expect: [(&str, &[Field]); 8] = [
         (
             "lab",
             &[
@@ -270,6 +270,22 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 Path,
             ],
         ),
+        (
+            "ztunnel",
+            &[
+                StartTime,
+                PeerUriSan,
+                LocalUriSan,
+                DownstreamRemoteAddress,
+                DownstreamLocalAddress,
+                Duration,
+                Direction,
+                DestinationWorkload,
+                DestinationNamespace,
+                ConnectionError,
+                ConnectionEvent,
+            ],
+        ),
     ];
     assert_eq!(builtin_names(), expect.map(|(n, _)| n));
     for (name, fields) in expect {
@@ -285,7 +301,7 @@ fn every_builtin_compiles_and_logs_what_it_should() {
         assert!(f.has_transport_evidence(), "{name}");
         assert_eq!(f.is_json(), name == "istio-json");
     }
-    assert_eq!(select(Some("auto"), None).unwrap().len(), 7);
+    assert_eq!(select(Some("auto"), None).unwrap().len(), 8);
 }
 
 #[test]

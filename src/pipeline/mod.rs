@@ -342,10 +342,9 @@ impl Worker {
         // An envelope or export that names another container than the proxy's:
         // that container's lines are no access log (kubectl --all-containers, a Loki namespace query).
         if source.is_none()
-            && env
-                .meta
-                .container
-                .is_some_and(|c| c != PROXY_CONTAINER.as_bytes())
+            && env.meta.container.is_some_and(|c| {
+                c != PROXY_CONTAINER.as_bytes() && c != ZTUNNEL_CONTAINER.as_bytes()
+            })
         {
             aggregator.input.skipped += 1;
             aggregator.input.other_containers += 1;
@@ -422,6 +421,8 @@ impl Worker {
 
 /// The container whose log holds the access log; lines an envelope attributes to another are skipped.
 pub const PROXY_CONTAINER: &str = "istio-proxy";
+/// What some ztunnel builds call their container (Istio's chart says istio-proxy): its log is an access log too.
+pub const ZTUNNEL_CONTAINER: &str = "ztunnel";
 
 /// The substream of a metadata-less line by the address that received it (see [`Aggregator::substream`]).
 fn substream_of(
@@ -495,10 +496,16 @@ pub struct ClusterRun {
     pub failures: Vec<String>,
     /// The pods read, by stream name (`NS/pod/NAME/CONTAINER`): their labels make `policy`'s selectors.
     pub streams: std::collections::BTreeMap<String, Arc<crate::source::SourceMeta>>,
+    /// With ambient pods: the destinations the report is about (ztunnel logs
+    /// carry every namespace's connections of their node).
+    pub ambient_scope: Option<Scope>,
 }
 
+pub use crate::source::kube::ztunnel::Scope;
+
 /// `report` from the Kubernetes API: select the pods, read every log since
-/// `since_seconds` ago concurrently ([`ClusterRead`]), run the same pipeline as for files.
+/// `since_seconds` ago concurrently ([`ClusterRead`]), run the same pipeline as
+/// for files; ambient pods are declared against their node's ztunnel.
 pub fn run_cluster(
     access: &crate::source::kube::KubeAccess,
     selection: &crate::source::kube::KubeSelection,
@@ -509,13 +516,18 @@ pub fn run_cluster(
     config: &PipelineConfig,
 ) -> Result<ClusterRun, crate::source::kube::KubeError> {
     let mut source = ClusterRead::connect(access, selection, since_seconds, max_log_requests)?;
-    let run = run_source(&mut source, formats, aggregate, config)?;
+    let mut run = run_source(&mut source, formats, aggregate, config)?;
+    source.declare_ambient(&mut run.aggregator);
     Ok(ClusterRun {
         aggregator: run.aggregator,
         names: run.names,
         peers: std::mem::take(&mut source.peers),
         failures: run.failures,
         streams: source.pods(),
+        ambient_scope: (!source.ambient.is_empty()).then(|| Scope {
+            namespaces: crate::source::kube::namespaces(selection, &source.default_namespace),
+            workloads: selection.workloads.iter().map(|w| w.name.clone()).collect(),
+        }),
     })
 }
 

@@ -325,6 +325,7 @@ fn read_chunks_impl(
             let other = match (kind, doc) {
                 (InputKind::Loki, DocumentKind::Elastic) => Some("an Elasticsearch response"),
                 (InputKind::Elastic, DocumentKind::Loki) => Some("a Loki response"),
+                (InputKind::Loki, DocumentKind::KibanaCsv) => Some("a Kibana CSV export"),
                 _ => None,
             };
             if let Some(other) = other {
@@ -342,6 +343,7 @@ fn read_chunks_impl(
             }
             return read_whole_document(
                 reader,
+                doc,
                 std::mem::take(cutter.buffer()),
                 at_end,
                 input_index,
@@ -380,6 +382,7 @@ fn read_chunks_impl(
 #[allow(clippy::too_many_arguments)]
 fn read_whole_document(
     reader: &mut InputReader,
+    kind: export::DocumentKind,
     mut doc: Vec<u8>,
     mut at_end: bool,
     input_index: u32,
@@ -397,10 +400,17 @@ fn read_whole_document(
         if room == 0 {
             return Err(SourceError::Export {
                 name: reader.name().to_string(),
-                what: format!(
-                    "a saved JSON response over {} MiB: export NDJSON instead (logcli -o jsonl, elasticdump), or save smaller pages",
-                    limit >> 20
-                ),
+                what: if kind == export::DocumentKind::KibanaCsv {
+                    format!(
+                        "a CSV export over {} MiB: export a shorter time range per file, or NDJSON (elasticdump)",
+                        limit >> 20
+                    )
+                } else {
+                    format!(
+                        "a saved JSON response over {} MiB: export NDJSON instead (logcli -o jsonl, elasticdump), or save smaller pages",
+                        limit >> 20
+                    )
+                },
             });
         }
         let before = doc.len();
@@ -417,8 +427,15 @@ fn read_whole_document(
         stats.bytes += n as u64;
         at_end = n < room;
     }
-    let doc_stats =
-        export::read_document(reader.name(), &doc, input_index, chunk_size, max_line, emit)?;
+    let doc_stats = export::read_document(
+        reader.name(),
+        kind,
+        &doc,
+        input_index,
+        chunk_size,
+        max_line,
+        emit,
+    )?;
     stats.lines = doc_stats.lines;
     stats.cut_lines = doc_stats.cut_lines;
     stats.chunks = doc_stats.chunks;
@@ -528,6 +545,7 @@ mod tests {
         let mut reader = InputReader::from_reader("hits.json", io::Cursor::new(rest)).unwrap();
         let err = read_whole_document(
             &mut reader,
+            export::DocumentKind::Elastic,
             head.clone(),
             false,
             0,
@@ -551,6 +569,7 @@ mod tests {
         let mut lines = 0;
         let stats = read_whole_document(
             &mut reader,
+            export::DocumentKind::Elastic,
             head,
             false,
             0,

@@ -24,6 +24,7 @@ pub mod follow;
 pub mod log;
 pub mod pods;
 pub mod snapshot;
+pub mod ztunnel;
 
 pub use snapshot::{ClusterRead, LogRequest, log_requests, read_log, read_logs};
 
@@ -343,6 +344,39 @@ pub async fn select(
     selection: &KubeSelection,
     default_namespace: &str,
 ) -> Result<(Vec<Target>, PeerIndex), KubeError> {
+    let selected = select_all(client, selection, default_namespace).await?;
+    if selected.targets.is_empty() {
+        let mut why = selected.nothing_selected;
+        if !selected.ambient.is_empty() {
+            // Said, so an ambient namespace is not taken for one without a mesh.
+            why.push_str(&format!(
+                "; {} pod{} in ambient mode: watch reads sidecars only, judge them with strictly report",
+                selected.ambient.len(),
+                if selected.ambient.len() == 1 { " is" } else { "s are" }
+            ));
+        }
+        return Err(KubeError::NothingSelected(why));
+    }
+    Ok((selected.targets, selected.peers))
+}
+
+/// What a selection found: sidecar containers, ambient pods, addresses.
+pub struct Selected {
+    pub targets: Vec<Target>,
+    /// Selected pods in ambient mode (no sidecar; their node's ztunnel logs them).
+    pub ambient: Vec<ztunnel::AmbientPod>,
+    pub peers: PeerIndex,
+    /// Why there is nothing to read, for a caller that needs sidecars.
+    pub nothing_selected: String,
+}
+
+/// [`select`], ambient pods included: an error only when neither a sidecar
+/// nor an ambient pod was selected.
+pub async fn select_all(
+    client: &Client,
+    selection: &KubeSelection,
+    default_namespace: &str,
+) -> Result<Selected, KubeError> {
     let mut params = ListParams::default();
     if let Some(l) = &selection.selector {
         params = params.labels(l);
@@ -377,13 +411,28 @@ pub async fn select(
         .into_iter()
         .filter(|t| wanted(t, &selection.workloads))
         .collect();
-    if targets.is_empty() {
-        return Err(KubeError::NothingSelected(nothing_selected(
-            selection,
-            default_namespace,
-            pods.len(),
-            with_container_count,
-        )));
+    let why_nothing = nothing_selected(
+        selection,
+        default_namespace,
+        pods.len(),
+        with_container_count,
+    );
+    let ambient: Vec<ztunnel::AmbientPod> = ztunnel::ambient_pods(&pods)
+        .into_iter()
+        .filter(|a| {
+            selection.workloads.is_empty()
+                || pods
+                    .iter()
+                    .find(|p| {
+                        p.metadata.name.as_deref() == Some(a.name.as_str())
+                            && p.metadata.namespace.as_deref() == Some(a.namespace.as_str())
+                    })
+                    .and_then(target_of_any)
+                    .is_some_and(|t| wanted(&t, &selection.workloads))
+        })
+        .collect();
+    if targets.is_empty() && ambient.is_empty() {
+        return Err(KubeError::NothingSelected(why_nothing));
     }
     targets.sort_by_key(Target::name);
     // Callers may live anywhere: index every pod strictly may list (a
@@ -395,7 +444,18 @@ pub async fn select(
         Ok(list) => list.items,
         Err(_) => pods,
     };
-    Ok((targets, peer_index(&everyone)))
+    Ok(Selected {
+        targets,
+        ambient,
+        peers: peer_index(&everyone),
+        nothing_selected: why_nothing,
+    })
+}
+
+/// A pod as a [`Target`] of its first container: for matching workload arguments.
+fn target_of_any(pod: &Pod) -> Option<Target> {
+    let first = pod.spec.as_ref()?.containers.first()?.name.clone();
+    target_of(pod, &first)
 }
 
 /// Why a selection has nothing to read, naming what was asked (issue 7 item 24):

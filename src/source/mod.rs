@@ -40,6 +40,7 @@ use std::iter::FusedIterator;
 use std::sync::Arc;
 
 pub mod decode;
+pub mod elastic;
 pub mod export;
 pub mod file;
 pub mod inputs;

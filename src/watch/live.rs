@@ -169,6 +169,7 @@ mod tests {
             audited: false,
             duration_ms: None,
             caller: None,
+            ambient: None,
         };
         agg.record(s, &req, None);
         let config = VerdictConfig {

@@ -189,6 +189,7 @@ mod tests {
                 audited: true,
                 duration_ms: Some(7),
                 caller: None,
+                ambient: None,
             };
             agg.record(s, &req, None);
         }

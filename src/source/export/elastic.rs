@@ -62,49 +62,77 @@ pub fn is_document_key(key: &[u8]) -> bool {
         )
 }
 
+/// Where a document keeps the fields strictly reads: each a list of dotted
+/// paths, the first present wins. The default takes Filebeat / Elastic
+/// Agent's names and then Fluent Bit / Fluentd's; `--elastic-*-field` puts one
+/// path in place of a list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldNames {
+    pub message: Vec<String>,
+    pub pod: Vec<String>,
+    pub namespace: Vec<String>,
+    pub container: Vec<String>,
+    pub timestamp: Vec<String>,
+}
+
+impl Default for FieldNames {
+    fn default() -> Self {
+        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
+        FieldNames {
+            message: list(&["message", "log", "event.original"]),
+            pod: list(&["kubernetes.pod.name", "kubernetes.pod_name"]),
+            namespace: list(&[
+                "kubernetes.namespace",
+                "kubernetes.namespace.name",
+                "kubernetes.namespace_name",
+            ]),
+            container: list(&["kubernetes.container.name", "kubernetes.container_name"]),
+            timestamp: list(&["@timestamp", "time", "timestamp"]),
+        }
+    }
+}
+
 /// Decodes one hit or one log document (an elasticdump line); None if it holds no log line.
 pub fn decode_line(line: &[u8]) -> Option<Entry> {
     let value: Map<String, Value> = serde_json::from_slice(line).ok()?;
-    from_document(&value)
+    from_document(&value, &FieldNames::default())
 }
 
 /// The entry of a hit (its `_source`, else its `fields`) or of a bare document.
-fn from_document(doc: &Map<String, Value>) -> Option<Entry> {
+pub fn from_document(doc: &Map<String, Value>, names: &FieldNames) -> Option<Entry> {
     if let Some(Value::Object(source)) = doc.get("_source")
-        && let Some(e) = from_source(source, false)
+        && let Some(e) = from_source(source, false, names)
     {
         return Some(e);
     }
     if let Some(Value::Object(fields)) = doc.get("fields")
-        && let Some(e) = from_source(fields, true)
+        && let Some(e) = from_source(fields, true, names)
     {
         return Some(e);
     }
-    from_source(doc, false)
+    from_source(doc, false, names)
 }
 
-fn from_source(src: &Map<String, Value>, fields: bool) -> Option<Entry> {
-    let text = |paths: &[&[&str]]| {
-        paths
-            .iter()
-            .find_map(|p| lookup(src, p).and_then(|v| as_text(v, fields)))
-    };
-    let line = text(&[&["message"], &["log"], &["event", "original"]])?;
-    let timestamp_ms = ["@timestamp", "time", "timestamp"]
-        .iter()
-        .find_map(|k| src.get(*k).and_then(|v| time_ms(v, fields)));
+fn from_source(src: &Map<String, Value>, fields: bool, names: &FieldNames) -> Option<Entry> {
+    // The first path whose value has the right type wins (Beats before 7
+    // had `kubernetes.namespace` as an object holding `name`).
+    fn first<T>(
+        src: &Map<String, Value>,
+        paths: &[String],
+        read: impl Fn(&Value) -> Option<T>,
+    ) -> Option<T> {
+        paths.iter().find_map(|p| {
+            let path: Vec<&str> = p.split('.').collect();
+            lookup(src, &path).and_then(&read)
+        })
+    }
+    let text = |paths: &[String]| first(src, paths, |v| as_text(v, fields));
+    let line = text(&names.message)?;
     Some(Entry {
-        namespace: text(&[
-            &["kubernetes", "namespace"],
-            &["kubernetes", "namespace", "name"],
-            &["kubernetes", "namespace_name"],
-        ]),
-        pod: text(&[&["kubernetes", "pod", "name"], &["kubernetes", "pod_name"]]),
-        container: text(&[
-            &["kubernetes", "container", "name"],
-            &["kubernetes", "container_name"],
-        ]),
-        timestamp_ms,
+        namespace: text(&names.namespace),
+        pod: text(&names.pod),
+        container: text(&names.container),
+        timestamp_ms: first(src, &names.timestamp, |v| time_ms(v, fields)),
         line,
     })
 }
@@ -180,7 +208,7 @@ pub fn parse_response(doc: &[u8], entry: &mut dyn FnMut(Entry) -> bool) -> Resul
     {
         let doc: Map<String, Value> = serde_json::from_str(hit.get())
             .map_err(|e| format!("hit {}: not a JSON object: {e}", i + 1))?;
-        let Some(e) = from_document(&doc) else {
+        let Some(e) = from_document(&doc, &FieldNames::default()) else {
             return Err(format!(
                 "hit {} has no `message` or `log` field (nor `fields` holding one): is this a log index?",
                 i + 1

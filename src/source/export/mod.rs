@@ -24,6 +24,7 @@ use super::{Chunk, SourceError};
 use crate::envelope::{Enveloped, StreamMeta};
 
 pub mod elastic;
+pub mod kibana;
 pub mod loki;
 pub mod stern;
 
@@ -129,6 +130,8 @@ pub enum DocumentKind {
     Elastic,
     /// A JSON array (scroll pages, Loki responses, streams).
     Array,
+    /// A Kibana / OpenSearch Dashboards CSV export (Discover's "Generate CSV").
+    KibanaCsv,
 }
 
 /// Recognises a whole-document export from the input's first bytes; None for line-oriented input.
@@ -136,6 +139,9 @@ pub fn document_kind(head: &[u8]) -> Option<DocumentKind> {
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     let start = head.iter().position(|b| !b" \t\r\n".contains(b))?;
     let head = &head[start..];
+    if kibana::is_csv_header(head) {
+        return Some(DocumentKind::KibanaCsv);
+    }
     if head[0] == b'[' {
         // `[{` or `[]` is JSON; Envoy's text lines start `[2026-`.
         let next = head[1..].iter().find(|b| !b" \t\r\n".contains(b))?;
@@ -275,6 +281,7 @@ pub struct DocumentStats {
 /// Cuts a whole document's entries into framed chunks for input `input`.
 pub fn read_document(
     name: &str,
+    kind: DocumentKind,
     doc: &[u8],
     input: u32,
     chunk_size: usize,
@@ -290,7 +297,7 @@ pub fn read_document(
         dropped_entries: 0,
     };
     let mut framed = Vec::new();
-    let result = parse_document(doc, &mut |entry| {
+    let mut on_entry = |entry: Entry| {
         framed.clear();
         frame(&entry, &mut framed);
         cutter.push(&framed);
@@ -304,7 +311,11 @@ pub fn read_document(
             }
         }
         true
-    });
+    };
+    let result = match kind {
+        DocumentKind::KibanaCsv => kibana::parse_csv(doc, &mut on_entry).map(|()| 0),
+        _ => parse_document(doc, &mut on_entry),
+    };
     stats.dropped_entries = result.map_err(|what| SourceError::Export {
         name: name.to_string(),
         what,

@@ -147,6 +147,12 @@ pub struct ClusterRead {
     max_requests: usize,
     /// Who holds which address, for naming plaintext callers.
     pub peers: PeerIndex,
+    /// Selected pods in ambient mode, and the ztunnels (one per node) whose
+    /// logs are read for them (their requests follow the sidecars').
+    pub ambient: Vec<super::ztunnel::AmbientPod>,
+    pub ztunnels: Vec<super::ztunnel::ZtunnelTarget>,
+    /// The context's namespace (the selection's when it names none).
+    pub default_namespace: String,
     failed: Vec<(LogRequest, KubeError)>,
 }
 
@@ -173,14 +179,24 @@ impl ClusterRead {
             .build()
             .map_err(|e| KubeError::Config(format!("cannot start the async runtime: {e}")))?;
         let (client, default_ns) = runtime.block_on(super::client(access))?;
-        let (targets, peers) = runtime.block_on(super::select(&client, selection, &default_ns))?;
+        let selected = runtime.block_on(super::select_all(&client, selection, &default_ns))?;
+        let ztunnels = if selected.ambient.is_empty() {
+            Vec::new()
+        } else {
+            runtime.block_on(super::ztunnel::ztunnels(&client))?
+        };
+        let mut targets = selected.targets;
+        targets.extend(ztunnels.iter().map(|z| z.target.clone()));
         Ok(ClusterRead {
             runtime,
             client,
             requests: log_requests(&targets),
             since_seconds,
             max_requests,
-            peers,
+            peers: selected.peers,
+            ambient: selected.ambient,
+            ztunnels,
+            default_namespace: default_ns,
             failed: Vec::new(),
         })
     }
@@ -203,9 +219,17 @@ impl Source for ClusterRead {
         ));
         // Missing RBAC is not one replica's bad luck: say which permission is missing.
         match self.failed.iter().find(|(_, e)| !e.is_transient()) {
-            Some((_, KubeError::Forbidden { message })) => Err(KubeError::Forbidden {
-                message: message.clone(),
-            }),
+            Some((r, KubeError::Forbidden { message })) => {
+                let e = KubeError::Forbidden {
+                    message: message.clone(),
+                };
+                let ztunnel = self.ztunnels.iter().any(|z| z.target.meta == r.target.meta);
+                Err(if ztunnel {
+                    super::ztunnel::forbidden_names_role(e)
+                } else {
+                    e
+                })
+            }
             Some((_, other)) => Err(KubeError::Config(other.to_string())),
             None => Ok(()),
         }
@@ -225,5 +249,48 @@ impl Source for ClusterRead {
                     .map(|(_, e)| e.to_string()),
             })
             .collect()
+    }
+}
+
+impl ClusterRead {
+    /// Declares each ambient pod against its node's ztunnel stream, after the
+    /// read: that log's coverage is the pod's, and a node without a ztunnel
+    /// to read leaves the pod's workload insufficient, named.
+    pub fn declare_ambient(&self, aggregator: &mut crate::aggregate::Aggregator) {
+        for pod in &self.ambient {
+            let ztunnel = pod
+                .node
+                .as_ref()
+                .and_then(|node| self.ztunnels.iter().find(|z| z.node.as_ref() == Some(node)));
+            let stream = ztunnel.and_then(|z| {
+                // The current log's request: the stream is the pod's, previous log or not.
+                self.requests
+                    .iter()
+                    .rfind(|r| r.target.meta == z.target.meta)
+                    .map(|r| (r.input, r.name(), std::sync::Arc::clone(&r.target.meta)))
+            });
+            match stream {
+                Some((input, name, meta)) => {
+                    aggregator.declare_ambient(&pod.namespace, &pod.name, input, &name, &meta, None)
+                }
+                None => {
+                    let node = pod.node.as_deref().unwrap_or("(unscheduled)");
+                    let meta = crate::source::SourceMeta {
+                        namespace: super::ztunnel::ZTUNNEL_NAMESPACE.into(),
+                        pod: format!("ztunnel on node {node}"),
+                        container: "istio-proxy".into(),
+                        ..Default::default()
+                    };
+                    aggregator.declare_ambient(
+                        &pod.namespace,
+                        &pod.name,
+                        u32::MAX,
+                        "-",
+                        &meta,
+                        Some(format!("no ztunnel pod found on node {node}")),
+                    )
+                }
+            }
+        }
     }
 }

@@ -70,12 +70,13 @@ pub fn plan(selector: &str, formats: &FormatSet, window: Window) -> Result<Plan,
     let mut queries = Vec::new();
     for i in order {
         let f = &formats[i];
-        if f.is_json() {
-            continue;
-        }
-        let re = f
-            .re2_pattern()
-            .map_err(|e| LokiError::Usage(format!("--pushdown: {e}")))?;
+        // JSON and ztunnel formats are not compiled (see the JSON guard; ztunnel
+        // logs in its own container, which an istio-proxy selector does not reach).
+        let re = match f.re2_pattern() {
+            Ok(re) => re,
+            Err(crate::format::PushdownError::Json(_)) => continue,
+            Err(e) => return Err(LokiError::Usage(format!("--pushdown: {e}"))),
+        };
         let mut by: Vec<&str> = STREAM_LABELS.to_vec();
         by.extend(
             PUSHDOWN_FIELDS
