@@ -36,13 +36,20 @@ Examples:
   strictly report -n istioinaction deploy/web-api deploy/recommendation
   strictly report -A -l app=web-api --context prod
 
+  # Straight from Loki (tenant: LOKI_ORG_ID; credentials: LOKI_TOKEN, or LOKI_USER/LOKI_PASSWORD)
+  strictly report --loki http://loki-gateway.monitoring -n istioinaction --since 7d
+  strictly report --loki http://loki:3100 --query '{cluster=\"prod\",container=\"istio-proxy\"}'
+  # Let Loki count (hour-granular); --explain prints the LogQL and runs nothing
+  strictly report --loki http://loki-gateway.monitoring -n istioinaction --pushdown
+  strictly report --loki http://loki-gateway.monitoring -n istioinaction --pushdown --explain
+
   # From Elasticsearch / OpenSearch (Filebeat or Fluent Bit documents), the last 7 days
   ELASTIC_API_KEY=... strictly report --elastic https://es.example:9200 --index 'logs-*' --window 7d
 
   # From Istio's standard metrics in Prometheus (no access log needed)
   strictly report --prometheus http://prometheus.istio-system:9090 -n istioinaction --explain
 
-Input: --elastic or --prometheus when given; else files when given; else the cluster when -A, -l, --context, --kubeconfig or a
+Input: --loki, --elastic or --prometheus when given; else files when given; else the cluster when -A, -l, --context, --kubeconfig or a
 workload (deploy/NAME) is given, or -n with nothing piped in; else stdin.
 
 Exit status: 0 every destination is ready; 1 some destination is blocked or
@@ -277,12 +284,36 @@ pub struct ReportArgs {
     pub max_log_requests: Option<usize>,
 
     #[command(flatten)]
+    pub loki: LokiArgs,
+
+    #[command(flatten)]
     pub elastic: crate::elastic_args::ElasticArgs,
     /// Judge from Istio's standard metrics in Prometheus (or Thanos, Mimir) at URL instead of
     /// access logs: istio_requests_total and istio_tcp_connections_opened_total, reporter=destination,
     /// increase per hour over the window (hour-aligned). -n restricts the destination namespaces.
     #[arg(long, value_name = "URL")]
     pub prometheus: Option<String>,
+}
+
+/// Reading Grafana Loki directly (`report --loki`).
+#[derive(Debug, Args)]
+pub struct LokiArgs {
+    /// Query this Loki (base URL, e.g. http://loki-gateway.monitoring) instead of files or the cluster.
+    /// Credentials: LOKI_TOKEN (bearer), or LOKI_USER and LOKI_PASSWORD (basic).
+    #[arg(long, value_name = "URL")]
+    pub loki: Option<String>,
+
+    /// LogQL log query selecting istio-proxy logs [default: {container="istio-proxy"}, with namespace from -n].
+    #[arg(long, value_name = "LOGQL", requires = "loki")]
+    pub query: Option<String>,
+
+    /// Loki tenant (X-Scope-OrgID) [default: $LOKI_ORG_ID].
+    #[arg(long, value_name = "ID", requires = "loki")]
+    pub loki_org_id: Option<String>,
+
+    /// Entries per query_range request (Loki's max_entries_limit_per_query is 5000).
+    #[arg(long, value_name = "N", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=5000), requires = "loki")]
+    pub loki_batch: u32,
 }
 
 const WATCH_EXAMPLES: &str = "\

@@ -49,13 +49,15 @@ pub struct ElasticArgs {
     #[arg(long, value_name = "N", default_value_t = 5000, requires = "elastic")]
     pub elastic_page_size: usize,
 
-    /// Let the store count: a composite aggregation over runtime fields (grok of
-    /// the Envoy format) per hour; strictly judges the counts (windows at hour granularity).
-    #[arg(long, requires = "elastic")]
+    /// Let the store count per hour (Loki: LogQL count_over_time over a regexp of
+    /// the Envoy format; Elasticsearch: a composite aggregation over grok runtime
+    /// fields); strictly judges the counts (windows at hour granularity).
+    #[arg(long)]
     pub pushdown: bool,
 
-    /// Print the search request body strictly would send, and exit without sending it.
-    #[arg(long, requires = "elastic")]
+    /// Print the queries (Loki, Prometheus) or search request body (Elasticsearch)
+    /// --pushdown or the read would send, and exit without sending them.
+    #[arg(long)]
     pub explain: bool,
 
     /// PEM file of the CA that signed the store's certificate (Elasticsearch 8 makes its own: http_ca.crt).

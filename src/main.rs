@@ -3,6 +3,7 @@
 mod cli;
 mod elastic_args;
 mod policy_cmd;
+mod report_loki;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -296,7 +297,10 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
         }
         Some(_) => None,
         None => {
-            let source = report_source(args)?;
+            let source = match report_loki::source(args)? {
+                Some(l) => ReportSource::Loki(l),
+                None => report_source(args)?,
+            };
             check_source_flags(args, &source)?;
             Some(source)
         }
@@ -326,6 +330,7 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
         max_sources: args.judge.max_sources.max(1),
     };
 
+    let mut store_hints = Vec::new();
     let mut pushdown_hint = None;
     let mut scope: Option<pipeline::Scope> = None;
     let (aggregator, names, peers, streams) = match source {
@@ -347,6 +352,8 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
                         strictly::time::format_ms(window.end_ms)
                     );
                 }
+                // As for the log stores: print what would be sent, send nothing.
+                return Ok(None);
             }
             let mut aggregator = strictly::aggregate::Aggregator::new(AggregateConfig {
                 known_window: Some(window),
@@ -355,6 +362,25 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
             });
             strictly::source::prometheus::read(&url, namespaces, window, &mut aggregator, 0)?;
             (aggregator, vec![url], None, None)
+        }
+        Some(ReportSource::Loki(src)) => {
+            if args.elastic.explain {
+                report_loki::explain(&src, &formats, window_ms, until_ms)?;
+                return Ok(None);
+            }
+            let run = report_loki::run(
+                &src,
+                &formats,
+                aggregate,
+                &pipeline,
+                window_ms,
+                until_ms,
+                args.no_progress,
+            )?;
+            verdict_config.until_ms = Some(run.window.end_ms);
+            verdict_config.window_ms = run.window.end_ms - run.window.start_ms;
+            store_hints = run.hints;
+            (run.aggregator, run.names, None, None)
         }
         Some(ReportSource::Files(inputs)) => {
             let bar = progress_bar(&inputs, args.no_progress);
@@ -435,6 +461,7 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
             .retain(|d| d.dataplane == "sidecar" || scope.keeps(&d.destination));
     }
     report.hints.extend(misfit);
+    report.hints.extend(store_hints);
     report.hints.extend(pushdown_hint);
     if args.prometheus.is_some() {
         report.hints.push(format!(
@@ -539,6 +566,8 @@ fn check_source_flags(args: &ReportArgs, source: &ReportSource) -> Result<()> {
                 );
             }
         }
+        // report_loki::source checked its own.
+        ReportSource::Loki(_) => {}
         ReportSource::Elastic => {
             let flag = [
                 (!args.files.is_empty(), "files"),
@@ -716,6 +745,7 @@ const COVERAGE_MARGIN_S: i64 = 3600;
 enum ReportSource {
     Files(Vec<Input>),
     Cluster(KubeSelection),
+    Loki(report_loki::LokiRequest),
     /// `--elastic URL --index PATTERN`.
     Elastic,
 }

@@ -189,20 +189,17 @@ fn issue_9_3_prometheus_counters_give_the_same_verdicts_as_the_logs() {
         Some(logs(&reqs, &first_line)),
     );
     let prom = FakePrometheus::start(series(&reqs, &first_line));
-    let (prom_code, from_prom, stderr) = run(
-        &[
-            "--prometheus",
-            &prom.url(),
-            "-n",
-            "shop",
-            "--until",
-            &until,
-            "--window",
-            "24h",
-            "--explain",
-        ],
-        None,
-    );
+    let prom_args = [
+        "--prometheus",
+        &prom.url(),
+        "-n",
+        "shop",
+        "--until",
+        &until,
+        "--window",
+        "24h",
+    ];
+    let (prom_code, from_prom, _) = run(&prom_args, None);
     assert_eq!(prom_code, log_code, "{from_prom:#}");
     for (name, verdict) in [
         ("shop/web-api", "ready"),
@@ -237,13 +234,27 @@ fn issue_9_3_prometheus_counters_give_the_same_verdicts_as_the_logs() {
             .unwrap() as f64,
     );
     assert!((a - b).abs() / a < 0.1, "logs {a}, prometheus {b}");
-    // --explain prints the PromQL sent, which is what the fake received.
+    // --explain prints the PromQL the read sends (what the fake received) and sends nothing.
     let queries = prom.queries.lock().unwrap().clone();
     assert_eq!(queries.len(), 2);
+    let out = strictly()
+        .arg("report")
+        .args(prom_args)
+        .arg("--explain")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(out.stdout.is_empty());
     for q in &queries {
         assert!(stderr.contains(q.as_str()), "{stderr}");
         assert!(q.contains(r#"reporter="destination""#), "{q}");
     }
+    assert_eq!(
+        prom.queries.lock().unwrap().len(),
+        2,
+        "--explain sent a query"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@
 //! never proves more coverage than it has.
 
 use super::bound::hour_of_second;
-use super::cell::{Window, max_opt};
+use super::cell::{Window, max_opt, min_opt};
 use super::{Aggregator, StreamId};
 use crate::request::{Request, Transport};
 
@@ -28,7 +28,17 @@ impl Aggregator {
     /// Notes that `stream` had lines (of any kind) written in `span`: evidence
     /// of what it covers, taken at the span's end (the latest its lines can be).
     pub fn observe_counted(&mut self, stream: StreamId, span: Window) {
-        self.observe(stream, span.end_ms);
+        self.observe_counted_lines(stream, span, 1);
+    }
+
+    /// [`Aggregator::observe_counted`] for `lines` lines: they also count
+    /// towards the stream's pace, spread over the span, so an hour with no
+    /// line between busy hours is a hole as it is line by line (review F11).
+    pub fn observe_counted_lines(&mut self, stream: StreamId, span: Window, lines: u64) {
+        let s = &mut self.stream_info[stream.0 as usize];
+        s.first_ms = min_opt(s.first_ms, Some(span.end_ms));
+        s.last_ms = max_opt(s.last_ms, Some(span.end_ms));
+        s.activity.add_spread(span.start_ms, span.end_ms, lines);
         self.newest_write_ms = max_opt(self.newest_write_ms, Some(span.end_ms));
     }
 
@@ -48,7 +58,7 @@ impl Aggregator {
         let req = &row.request;
         let span = row.span;
         self.input.requests += row.count;
-        self.observe_counted(stream, span);
+        self.observe_counted_lines(stream, span, 0);
         self.newest_start_ms = max_opt(self.newest_start_ms, Some(span.end_ms));
         let dest = self.destination(stream, req);
         let info = &mut self.stream_info[stream.0 as usize];
@@ -146,8 +156,8 @@ mod tests {
             let s = agg.stream(0, "in", &meta(pod), None);
             let start = T0 + hour * HOUR;
             for i in 0..n {
-                // Written strictly inside the hour, START_TIME the same.
-                let t = start + 1 + (i as i64 * 7_919) % (HOUR - 1);
+                // Spread evenly over the hour (all a count can say), START_TIME the same.
+                let t = start + 1 + i as i64 * (HOUR - 1) / n as i64;
                 let mut r = req(pt, b"10.0.0.9");
                 r.time_ms = Some(t);
                 agg.observe(s, t);
@@ -165,6 +175,7 @@ mod tests {
                 start_ms: T0 + hour * HOUR,
                 end_ms: T0 + (hour + 1) * HOUR,
             };
+            agg.observe_counted_lines(s, span, n);
             agg.record_counted(
                 s,
                 &CountedRow {
@@ -213,18 +224,26 @@ mod tests {
             start_ms: T0 + HOUR,
             end_ms: T0 + 4 * HOUR,
         };
+        // Every stream logs in every hour from its first (no hole inside the window, review F11).
         let rows: Rows = &[
             (b"web-5d8f9c7b6d-x2k4p", 0, false, 5),
             (b"web-5d8f9c7b6d-x2k4p", 1, false, 40),
+            (b"web-5d8f9c7b6d-x2k4p", 2, false, 30),
             (b"web-5d8f9c7b6d-x2k4p", 3, false, 12),
             (b"web-5d8f9c7b6d-q9z7m", 0, false, 1),
+            (b"web-5d8f9c7b6d-q9z7m", 1, false, 2),
             (b"web-5d8f9c7b6d-q9z7m", 2, false, 30),
+            (b"web-5d8f9c7b6d-q9z7m", 3, false, 3),
             (b"db-0", 0, false, 3),
             (b"db-0", 1, true, 2),
             (b"db-0", 2, false, 50),
+            (b"db-0", 3, false, 5),
             (b"late-7c6b5d4f8-r2d2x", 2, false, 100),
+            (b"late-7c6b5d4f8-r2d2x", 3, false, 100),
             (b"old-6b5c4d7f9-c2p4x", 0, true, 9),
+            (b"old-6b5c4d7f9-c2p4x", 1, false, 2),
             (b"old-6b5c4d7f9-c2p4x", 2, false, 20),
+            (b"old-6b5c4d7f9-c2p4x", 3, false, 4),
         ];
         let lines = outcome(by_lines(rows, window), window);
         let counted = outcome(by_counts(rows, window), window);
@@ -239,6 +258,33 @@ mod tests {
                 ("shop/web", "ready"),
             ],
             "{lines:?}"
+        );
+    }
+
+    /// Review F11 with counted evidence: an hour with no line between busy
+    /// hours is a hole, as it is line by line; a stream without one is not.
+    #[test]
+    fn a_silent_hour_between_busy_ones_is_a_hole_in_counts_too() {
+        let window = Window {
+            start_ms: T0 + HOUR,
+            end_ms: T0 + 4 * HOUR,
+        };
+        let rows: Rows = &[
+            (b"web-5d8f9c7b6d-x2k4p", 0, false, 200),
+            (b"web-5d8f9c7b6d-x2k4p", 1, false, 200),
+            (b"web-5d8f9c7b6d-x2k4p", 3, false, 200),
+            (b"db-0", 0, false, 200),
+            (b"db-0", 1, false, 200),
+            (b"db-0", 2, false, 200),
+            (b"db-0", 3, false, 200),
+        ];
+        let lines = outcome(by_lines(rows, window), window);
+        let counted = outcome(by_counts(rows, window), window);
+        assert_eq!(lines, counted);
+        let verdicts: Vec<_> = lines.iter().map(|d| (d.0.as_str(), d.1.as_str())).collect();
+        assert_eq!(
+            verdicts,
+            [("shop/web", "insufficient"), ("shop/db", "ready")]
         );
     }
 

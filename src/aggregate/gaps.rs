@@ -45,6 +45,20 @@ impl Activity {
         *self.slots.entry(t.div_euclid(SLOT_MS)).or_default() += 1;
     }
 
+    /// Adds `n` lines written somewhere in `(start_ms, end_ms]` (counted
+    /// evidence: a store's per-hour count), spread evenly over its slots.
+    pub fn add_spread(&mut self, start_ms: i64, end_ms: i64, n: u64) {
+        let first = start_ms.div_euclid(SLOT_MS);
+        let last = (end_ms - 1).div_euclid(SLOT_MS);
+        let slots = (last - first + 1).max(1) as u64;
+        for (i, slot) in (first..=last).enumerate() {
+            let share = n / slots + u64::from((i as u64) < n % slots);
+            if share > 0 {
+                *self.slots.entry(slot).or_default() += share;
+            }
+        }
+    }
+
     pub fn merge(&mut self, other: &Activity) {
         for (&s, &n) in &other.slots {
             *self.slots.entry(s).or_default() += n;

@@ -55,6 +55,11 @@ impl LineParser {
         }
     }
 
+    /// Indices into the formats in the order they are tried (the first that reads a line wins).
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+
     /// The formats this parser tries.
     pub fn formats(&self) -> &FormatSet {
         &self.formats

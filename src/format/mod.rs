@@ -176,6 +176,7 @@ mod json;
 mod known;
 mod line_parser;
 mod log_format;
+mod logql;
 mod operator;
 #[cfg(test)]
 mod roundtrip_tests;
@@ -189,6 +190,7 @@ pub(crate) mod ztunnel;
 pub use diagnose::explain_misfit;
 pub use line_parser::LineParser;
 pub use log_format::{LogFormat, builtin_names, select};
+pub use logql::{PUSHDOWN_FIELDS, PushdownError};
 
 /// The formats to try on each line: shared, immutable, compiled once.
 pub type FormatSet = Arc<[LogFormat]>;

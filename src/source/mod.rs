@@ -12,6 +12,8 @@
 //! - [`kube`]: the Kubernetes API: which containers to read, and one log
 //!   reader ([`kube::log`]) shared by the one-shot read ([`kube::snapshot`])
 //!   and the follow of `watch` ([`kube::follow`], [`kube::pods`]).
+//! - [`loki`]: Grafana Loki's `query_range`, paged ([`loki::LokiSource`]),
+//!   and its push-down ([`loki::pushdown`]), which records counts, not lines.
 //!
 //! # The contract of a source
 //!
@@ -46,6 +48,7 @@ pub mod kube;
 pub mod kube_error;
 pub mod kube_labels;
 pub mod lines;
+pub mod loki;
 pub mod prometheus;
 pub mod stats;
 

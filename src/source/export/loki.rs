@@ -270,27 +270,109 @@ pub fn parse_document(
 
 fn emit_stream(s: Stream, entry: &mut dyn FnMut(Entry) -> bool) -> Result<bool, String> {
     for v in s.values {
-        let mut pick = LabelPick::default();
-        // An entry's structured metadata names its pod more precisely than the stream.
-        for (k, val) in v.labels.iter().chain(&s.stream) {
-            pick.offer(k, val);
-        }
-        let ns: i128 = v
-            .ts_ns
-            .parse()
-            .map_err(|_| format!("{:?} is not a Loki timestamp (nanoseconds)", v.ts_ns))?;
-        let e = Entry {
-            namespace: pick.namespace,
-            pod: pick.pod,
-            container: pick.container,
-            timestamp_ms: Some(ns.div_euclid(1_000_000) as i64),
-            line: v.line,
-        };
+        let (_, e) = entry_of(&s.stream, v)?;
         if !entry(e) {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// One value of a stream as an [`Entry`], with its timestamp in nanoseconds.
+fn entry_of(stream: &BTreeMap<String, String>, v: Value) -> Result<(i128, Entry), String> {
+    let mut pick = LabelPick::default();
+    // An entry's structured metadata names its pod more precisely than the stream.
+    for (k, val) in v.labels.iter().chain(stream) {
+        pick.offer(k, val);
+    }
+    let ns: i128 = v
+        .ts_ns
+        .parse()
+        .map_err(|_| format!("{:?} is not a Loki timestamp (nanoseconds)", v.ts_ns))?;
+    let e = Entry {
+        namespace: pick.namespace,
+        pod: pick.pod,
+        container: pick.container,
+        timestamp_ms: Some(ns.div_euclid(1_000_000) as i64),
+        line: v.line,
+    };
+    Ok((ns, e))
+}
+
+/// One entry of a `query_range` page, with what paging needs to tell it apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PagedEntry {
+    /// The entry's timestamp, nanoseconds.
+    pub ts_ns: i128,
+    /// The stream's labels, rendered `{k="v", ..}` (keys sorted): which stream it is.
+    pub stream: String,
+    pub entry: Entry,
+}
+
+/// Parses one `/loki/api/v1/query_range` response of a log query: every entry of every stream.
+pub fn query_range_page(doc: &[u8]) -> Result<Vec<PagedEntry>, String> {
+    #[derive(Deserialize)]
+    struct Page<'a> {
+        #[serde(default)]
+        status: Option<String>,
+        #[serde(default)]
+        error: Option<String>,
+        #[serde(borrow)]
+        data: Option<Data<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Data<'a> {
+        #[serde(rename = "resultType")]
+        result_type: String,
+        #[serde(borrow)]
+        result: &'a RawValue,
+    }
+    let page: Page =
+        serde_json::from_slice(doc).map_err(|e| format!("not a Loki query_range response: {e}"))?;
+    if page.status.as_deref() != Some("success") {
+        return Err(format!(
+            "Loki answered status {:?}: {}",
+            page.status.as_deref().unwrap_or("(none)"),
+            page.error.as_deref().unwrap_or("(no message)")
+        ));
+    }
+    let data = page.data.ok_or("a Loki response without `data`")?;
+    if data.result_type != "streams" {
+        return Err(format!(
+            "a Loki `{}` result: --query must be a log query such as {{container=\"istio-proxy\"}}, not a metric query",
+            data.result_type
+        ));
+    }
+    let streams: Vec<Stream> = serde_json::from_str(data.result.get())
+        .map_err(|e| format!("not a list of Loki streams: {e}"))?;
+    let mut out = Vec::new();
+    for s in streams {
+        let key = render_labels(&s.stream);
+        for v in s.values {
+            let (ts_ns, entry) = entry_of(&s.stream, v)?;
+            out.push(PagedEntry {
+                ts_ns,
+                stream: key.clone(),
+                entry,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `{k="v", k2="v2"}` with keys sorted, as logcli prints a stream's labels.
+pub fn render_labels(labels: &BTreeMap<String, String>) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&serde_json::to_string(v).unwrap_or_default());
+    }
+    out.push('}');
+    out
 }
 
 #[cfg(test)]
