@@ -270,13 +270,13 @@ mod tests {
             end_ms: T0 + 4 * HOUR,
         };
         let rows: Rows = &[
-            (b"web-5d8f9c7b6d-x2k4p", 0, false, 200),
-            (b"web-5d8f9c7b6d-x2k4p", 1, false, 200),
-            (b"web-5d8f9c7b6d-x2k4p", 3, false, 200),
-            (b"db-0", 0, false, 200),
-            (b"db-0", 1, false, 200),
-            (b"db-0", 2, false, 200),
-            (b"db-0", 3, false, 200),
+            (b"web-5d8f9c7b6d-x2k4p", 0, false, 3000),
+            (b"web-5d8f9c7b6d-x2k4p", 1, false, 3000),
+            (b"web-5d8f9c7b6d-x2k4p", 3, false, 3000),
+            (b"db-0", 0, false, 3000),
+            (b"db-0", 1, false, 3000),
+            (b"db-0", 2, false, 3000),
+            (b"db-0", 3, false, 3000),
         ];
         let lines = outcome(by_lines(rows, window), window);
         let counted = outcome(by_counts(rows, window), window);

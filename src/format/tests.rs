@@ -276,6 +276,7 @@ fn every_builtin_compiles_and_logs_what_it_should() {
                 ResponseCode,
                 Method,
                 Path,
+                ResponseFlags,
             ],
         ),
         (
