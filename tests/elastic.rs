@@ -11,7 +11,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use common::{fixture, strictly};
+use common::{essence, fixture, strictly, verdicts};
 use fake_elastic::FakeElastic;
 
 fn export(name: &str) -> String {
@@ -39,43 +39,6 @@ fn report(args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("a JSON report")
-}
-
-/// The input counts (not the examples, which name the file) and the whole
-/// destinations; a stream is named without the namespace kubectl's prefix cannot name.
-fn essence(r: &Value) -> Value {
-    let mut input = r["input"].clone();
-    input.as_object_mut().unwrap().remove("malformed_examples");
-    let mut destinations = r["destinations"].clone();
-    for d in destinations.as_array_mut().unwrap() {
-        for s in d["coverage"]["short"].as_array_mut().into_iter().flatten() {
-            let name = s["stream"].as_str().unwrap();
-            s["stream"] = name.trim_start_matches("istioinaction/").into();
-        }
-    }
-    serde_json::json!({"window": r["window"], "input": input, "destinations": destinations})
-}
-
-/// Verdicts and counts only (for entries without write times).
-fn verdicts(r: &Value) -> Value {
-    let mut input = r["input"].clone();
-    input.as_object_mut().unwrap().remove("malformed_examples");
-    let d: Vec<Value> = r["destinations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            serde_json::json!([
-                d["destination"],
-                d["verdict"],
-                d["requests"],
-                d["mtls"],
-                d["plaintext"],
-                d["audited"]
-            ])
-        })
-        .collect();
-    serde_json::json!({"input": input, "destinations": d})
 }
 
 fn raw() -> Value {

@@ -3,11 +3,13 @@
 //! holds the same entries as `raw-kubectl.log` (kubectl logs --all-containers
 //! --prefix --timestamps), written as the tool writes them (see the README
 //! there), and must give the same verdicts and counts.
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
+use common::{essence, verdicts};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -40,44 +42,6 @@ fn report(args: &[&str]) -> Value {
 
 fn path(name: &str) -> String {
     fixture(name).to_string_lossy().into_owned()
-}
-
-/// The input counts (not the examples, which name the file) and the whole
-/// destinations; a stream's name is compared without the namespace, which
-/// kubectl's prefix cannot name and the exports do.
-fn essence(r: &Value) -> Value {
-    let mut input = r["input"].clone();
-    input.as_object_mut().unwrap().remove("malformed_examples");
-    let mut destinations = r["destinations"].clone();
-    for d in destinations.as_array_mut().unwrap() {
-        for s in d["coverage"]["short"].as_array_mut().into_iter().flatten() {
-            let name = s["stream"].as_str().unwrap();
-            s["stream"] = name.trim_start_matches("istioinaction/").into();
-        }
-    }
-    serde_json::json!({"window": r["window"], "input": input, "destinations": destinations})
-}
-
-/// Verdicts and counts only (for an export whose times are whole seconds).
-fn verdicts(r: &Value) -> Value {
-    let mut input = r["input"].clone();
-    input.as_object_mut().unwrap().remove("malformed_examples");
-    let d: Vec<Value> = r["destinations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            serde_json::json!([
-                d["destination"],
-                d["verdict"],
-                d["requests"],
-                d["mtls"],
-                d["plaintext"],
-                d["audited"]
-            ])
-        })
-        .collect();
-    serde_json::json!({"input": input, "destinations": d})
 }
 
 /// Every export with millisecond (or finer) write times and full metadata.

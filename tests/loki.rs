@@ -4,6 +4,7 @@
 //! from a file; paging must neither lose nor double entries that share a
 //! nanosecond at a page boundary; tenant, credentials, 429 and 5xx behave as
 //! a user needs.
+mod common;
 
 #[path = "support/fake_loki.rs"]
 mod fake_loki;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
+use common::essence;
 use fake_loki::{FakeEntry, FakeLoki};
 use serde_json::Value;
 
@@ -84,21 +86,6 @@ fn json(out: &Output) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("a JSON report")
-}
-
-/// The input counts (not the examples, which name the input) and the
-/// destinations; stream names without the namespace kubectl's prefix lacks.
-fn essence(r: &Value) -> Value {
-    let mut input = r["input"].clone();
-    input.as_object_mut().unwrap().remove("malformed_examples");
-    let mut destinations = r["destinations"].clone();
-    for d in destinations.as_array_mut().unwrap() {
-        for s in d["coverage"]["short"].as_array_mut().into_iter().flatten() {
-            let name = s["stream"].as_str().unwrap();
-            s["stream"] = name.trim_start_matches("istioinaction/").into();
-        }
-    }
-    serde_json::json!({"window": r["window"], "input": input, "destinations": destinations})
 }
 
 fn prefixed_fixture() -> String {

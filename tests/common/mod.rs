@@ -28,3 +28,42 @@ pub fn destination<'a>(report: &'a Value, name: &str) -> &'a Value {
         .find(|d| d["destination"] == name)
         .unwrap_or_else(|| panic!("no {name} in {report}"))
 }
+
+/// A report's input counts (not the examples, which name the input) and its
+/// destinations; a stream is named without the namespace, which kubectl's
+/// prefix cannot name and exports and stores do. Equal essences: the same
+/// evidence, read two ways.
+pub fn essence(r: &Value) -> Value {
+    let mut input = r["input"].clone();
+    input.as_object_mut().unwrap().remove("malformed_examples");
+    let mut destinations = r["destinations"].clone();
+    for d in destinations.as_array_mut().unwrap() {
+        for s in d["coverage"]["short"].as_array_mut().into_iter().flatten() {
+            let name = s["stream"].as_str().unwrap();
+            s["stream"] = name.trim_start_matches("istioinaction/").into();
+        }
+    }
+    serde_json::json!({"window": r["window"], "input": input, "destinations": destinations})
+}
+
+/// Verdicts and counts only (for inputs whose write times are coarser or absent).
+pub fn verdicts(r: &Value) -> Value {
+    let mut input = r["input"].clone();
+    input.as_object_mut().unwrap().remove("malformed_examples");
+    let d: Vec<Value> = r["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            serde_json::json!([
+                d["destination"],
+                d["verdict"],
+                d["requests"],
+                d["mtls"],
+                d["plaintext"],
+                d["audited"]
+            ])
+        })
+        .collect();
+    serde_json::json!({"input": input, "destinations": d})
+}
