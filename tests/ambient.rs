@@ -512,3 +512,37 @@ fn issue_10_1_a_ztunnel_container_named_ztunnel_is_read_not_skipped() {
         assert_eq!(destination(&r, "shop/orders")["verdict"], "blocked");
     }
 }
+
+#[test]
+fn issue_10_5_policy_writes_the_same_peer_authentication_and_says_ztunnel_enforces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mixed.log");
+    std::fs::write(&log, mixed_mesh(false).concat()).unwrap();
+    let out = strictly()
+        .args([
+            "policy",
+            "-n",
+            "shop",
+            "--until",
+            "2026-11-20T12:00:00Z",
+            "--window",
+            "1h",
+        ])
+        .arg(&log)
+        .output()
+        .unwrap();
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    let docs: Vec<&str> = yaml.split("\n---\n").skip(1).collect();
+    let doc_of = |name: &str| {
+        docs.iter()
+            .find(|d| d.contains(&format!("name: {name}-strict")))
+            .unwrap_or_else(|| panic!("no policy for {name}: {yaml}"))
+    };
+    // Ambient cart: the same PeerAuthentication, and a comment saying who enforces it.
+    let cart = doc_of("cart");
+    assert!(cart.contains("kind: PeerAuthentication") && cart.contains("mode: STRICT"));
+    assert!(cart.contains("dataplane: ambient"), "{cart}");
+    assert!(cart.contains("ztunnel"), "{cart}");
+    // The sidecar workload's policy says nothing of ztunnel.
+    assert!(!doc_of("web-api").contains("ztunnel"));
+}

@@ -232,8 +232,19 @@ fn decide(d: &PolicyDestination, opts: PolicyOptions) -> Decision {
             ),
         ),
     };
+    let mut comment = vec![format!("{name}: ready: {}", d.reason), why];
+    if d.dataplane
+        .as_deref()
+        .is_some_and(|p| p.contains("ambient"))
+    {
+        // Issue 10 item 5: the same resource, another enforcer.
+        comment.push(format!(
+            "dataplane: {} (judged from ztunnel's connection log): ztunnel, the node proxy, enforces this PeerAuthentication for its pods; no restart is needed",
+            d.dataplane.as_deref().unwrap_or_default()
+        ));
+    }
     Decision::Policy {
-        comment: vec![format!("{name}: ready: {}", d.reason), why],
+        comment,
         doc: peer_authentication(format!("{workload}-strict"), ns, Some(selector)),
     }
 }

@@ -39,6 +39,9 @@ pub struct PolicyDestination {
     pub coverage: Option<PolicyCoverage>,
     #[serde(default)]
     pub pod_labels: Option<PodLabels>,
+    /// `sidecar`, `ambient` or `sidecar+ambient` (absent in older reports: sidecar).
+    #[serde(default)]
+    pub dataplane: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
