@@ -44,7 +44,7 @@ pub fn source(args: &ReportArgs) -> Result<Option<LokiRequest>> {
         }
         if !store && args.elastic.explain {
             bail!(
-                "--explain shows what a log store would be sent: add --loki URL or --elastic URL"
+                "--explain shows what would be sent: add --loki URL, --elastic URL or --prometheus URL"
             );
         }
         return Ok(None);
