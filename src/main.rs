@@ -3,7 +3,9 @@
 mod cli;
 mod elastic_args;
 mod policy_cmd;
+mod report_elastic;
 mod report_loki;
+mod stats_cmd;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -87,139 +89,8 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<u8> {
         Command::Watch(args) => watch(args),
         Command::Policy(args) => policy_cmd::run(args, matches.subcommand_matches("policy")),
         Command::Instrument(args) => policy_cmd::instrument(args),
-        Command::Stats(args) => stats(args),
+        Command::Stats(args) => stats_cmd::stats(args),
     }
-}
-
-/// `strictly stats`: read two /stats dumps → judge → render.
-fn stats(args: cli::StatsArgs) -> Result<u8> {
-    if args.min_requests == 0 {
-        bail!("--min-requests: must be at least 1");
-    }
-    if args.files.len() > 2 {
-        bail!(
-            "stats: {} files given: give one file with two dumps, or two files (before, after)",
-            args.files.len()
-        );
-    }
-    let workloads: Vec<WorkloadRef> = args
-        .files
-        .iter()
-        .filter(|f| !f.exists())
-        .filter_map(|f| f.to_str().and_then(WorkloadRef::parse))
-        .collect();
-    if !workloads.is_empty() && workloads.len() != args.files.len() {
-        bail!(
-            "arguments mix files and workloads (deploy/NAME): read files or the cluster, not both"
-        );
-    }
-    let cluster = !workloads.is_empty()
-        || (args.files.is_empty()
-            && (args.kube.wants_cluster()
-                || (!args.kube.namespaces.is_empty() && !stdin_has_data())));
-    if cluster {
-        let interval = duration_flag("--interval", &args.interval)?;
-        if interval <= 0 {
-            bail!("--interval: must be more than 0s");
-        }
-        let selection = KubeSelection {
-            namespaces: args.kube.namespaces.clone(),
-            all_namespaces: args.kube.all_namespaces,
-            selector: args.kube.selector.clone(),
-            workloads,
-            container: args.kube.container(),
-        };
-        let access = KubeAccess {
-            kubeconfig: args.kube.kubeconfig.clone(),
-            context: args.kube.context.clone(),
-        };
-        let read = strictly::source::stats::read_cluster(
-            &access,
-            &selection,
-            std::time::Duration::from_millis(interval as u64),
-        )?;
-        if let Some(first) = read.iter().find_map(|r| r.dumps.as_ref().err())
-            && read.iter().all(|r| r.dumps.is_err())
-        {
-            bail!("{first}");
-        }
-        let mut by_workload: std::collections::BTreeMap<
-            String,
-            Vec<strictly::stats::ReplicaStats>,
-        > = Default::default();
-        for r in &read {
-            let judged = match &r.dumps {
-                Ok((before, after)) => {
-                    strictly::stats::judge_replica(&r.replica, before, after, args.min_requests)
-                }
-                Err(why) => strictly::stats::unreadable(&r.replica, why),
-            };
-            by_workload
-                .entry(r.workload.clone())
-                .or_default()
-                .push(judged);
-        }
-        let workloads = by_workload
-            .into_iter()
-            .map(|(w, replicas)| strictly::stats::judge_workload(&w, replicas))
-            .collect();
-        let report =
-            strictly::stats::report(workloads, Some(interval as f64 / 1000.0), args.min_requests);
-        return render_stats(&report, args.output);
-    }
-    if let Some(flag) = args.kube.cluster_only_flag() {
-        bail!("{flag}: only with the cluster (workloads or -n), not with files");
-    }
-    let stdin = args.files.is_empty() || args.files.iter().any(|f| f.as_os_str() == "-");
-    let mut texts = Vec::new();
-    let mut names = Vec::new();
-    for f in &args.files {
-        if f.as_os_str() == "-" {
-            continue;
-        }
-        let text =
-            std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
-        strictly::source::stats::parse_dumps(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
-        names.push(f.display().to_string());
-        texts.push(text);
-    }
-    if stdin {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
-        strictly::source::stats::parse_dumps(&text).map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
-        names.push("stdin".to_string());
-        texts.push(text);
-    }
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let (before, after) = strictly::source::stats::snapshot_pair(&refs)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", names.join(", ")))?;
-    let workload = args.destination.clone().unwrap_or_else(|| names[0].clone());
-    let replica =
-        strictly::stats::judge_replica(&names.join(" → "), &before, &after, args.min_requests);
-    let report = strictly::stats::report(
-        vec![strictly::stats::judge_workload(&workload, vec![replica])],
-        None,
-        args.min_requests,
-    );
-    render_stats(&report, args.output)
-}
-
-fn render_stats(report: &strictly::stats::StatsReport, output: Option<OutputKind>) -> Result<u8> {
-    use std::io::IsTerminal;
-    let json = match output {
-        Some(OutputKind::Json) => true,
-        Some(_) => false,
-        None => !std::io::stdout().is_terminal(),
-    };
-    let mut out = std::io::stdout().lock();
-    if json {
-        strictly::render::stats::json(report, &mut out)?;
-    } else {
-        strictly::render::stats::table(report, &mut out)?;
-    }
-    Ok(strictly::stats::exit_code(report) as u8)
 }
 
 /// `strictly report`: validate → read → judge → render.
@@ -433,8 +304,9 @@ pub(crate) fn judged_report(args: &ReportArgs) -> Result<Option<verdict::Report>
             )
         }
         Some(ReportSource::Elastic) => {
-            let Some(read) =
-                elastic_report(args, &formats, aggregate, &pipeline, window_ms, until_ms)?
+            let Some(read) = report_elastic::elastic_report(
+                args, &formats, aggregate, &pipeline, window_ms, until_ms,
+            )?
             else {
                 return Ok(None);
             };
@@ -799,120 +671,6 @@ fn report_source(args: &ReportArgs) -> Result<ReportSource> {
             })
             .collect(),
     ))
-}
-
-/// What `report --elastic` read: the aggregate, the input's name, the window's end.
-struct ElasticRead {
-    aggregator: strictly::aggregate::Aggregator,
-    name: String,
-    end_ms: i64,
-    /// The window judged (whole hours with --pushdown).
-    window_ms: i64,
-    hint: Option<String>,
-}
-
-/// `report --elastic`: like the cluster, read as of now unless --until says
-/// otherwise, from a margin before the window so coverage is judged per
-/// stream; line by line, or counted by the store (`--pushdown`, whole hours).
-/// None when `--explain` printed the request instead.
-fn elastic_report(
-    args: &ReportArgs,
-    formats: &strictly::format::FormatSet,
-    aggregate: AggregateConfig,
-    pipeline: &PipelineConfig,
-    window_ms: i64,
-    until_ms: Option<i64>,
-) -> Result<Option<ElasticRead>> {
-    use strictly::source::elastic::{self, pushdown};
-    const HOUR_MS: i64 = 3_600_000;
-    let mut end = until_ms.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-    let mut start = end - window_ms;
-    let mut hint = None;
-    if args.elastic.pushdown {
-        // Counts come per hour: judge whole hours, and say so.
-        end = end.div_euclid(HOUR_MS) * HOUR_MS;
-        start = end - (window_ms + HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS;
-        hint = Some(format!(
-            "push-down: the store counted per hour, so the window judged is whole hours, {} to {}",
-            time::format_ms(start),
-            time::format_ms(end)
-        ));
-    }
-    let config = args
-        .elastic
-        .config(start - COVERAGE_MARGIN_S * 1000, end)?
-        .context("--elastic")?;
-    let aggregate = AggregateConfig {
-        known_window: Some(Window {
-            start_ms: start,
-            end_ms: end,
-        }),
-        ..aggregate
-    };
-    let name = format!("{}/{}", config.url, config.index);
-    let format = if args.elastic.pushdown {
-        match &formats[..] {
-            [one] => Some(one),
-            _ => bail!(
-                "--pushdown: the store runs one format; name it with --log-format (lab, istio, ..) or --log-format-file"
-            ),
-        }
-    } else {
-        None
-    };
-    if args.elastic.explain {
-        let body = match format {
-            Some(f) => pushdown::request_body(&config, f, None).map_err(anyhow::Error::msg)?,
-            None => elastic::pit_search_body(&config, "<the id POST /INDEX/_pit answers>"),
-        };
-        let path = if format.is_some() {
-            format!("/{}/_search", config.index)
-        } else {
-            "/_search".into()
-        };
-        let mut out = io::stdout().lock();
-        writeln!(
-            out,
-            "POST {}{path}\n{}",
-            config.url,
-            serde_json::to_string_pretty(&body)?
-        )?;
-        return Ok(None);
-    }
-    let bar = entries_bar(args.no_progress);
-    let progress = |n: u64| bar.inc(n);
-    let aggregator = match format {
-        Some(f) => {
-            let mut agg = strictly::aggregate::Aggregator::new(aggregate);
-            pushdown::read(&config, f, &mut agg, &name, &progress)?;
-            agg
-        }
-        None => pipeline::run_with(
-            formats,
-            &aggregate,
-            pipeline,
-            vec![name.clone()].into(),
-            |emit| {
-                elastic::read_chunks(
-                    &config,
-                    0,
-                    pipeline.chunk_size,
-                    pipeline.max_line,
-                    &progress,
-                    emit,
-                )
-                .map(|_| ())
-            },
-        )?,
-    };
-    bar.finish_and_clear();
-    Ok(Some(ElasticRead {
-        aggregator,
-        name,
-        end_ms: end,
-        window_ms: end - start,
-        hint,
-    }))
 }
 
 /// A spinner in entries/s on stderr for reads from a store, only when stderr is a terminal.
