@@ -590,6 +590,28 @@ fn watch(args: WatchArgs) -> Result<u8> {
     };
     Ok(strictly::watch::run(config)? as u8)
 }
+/// Workload arguments (`deploy/NAME` that is not an existing file) and
+/// whether to read the cluster: workloads given, or no files and a cluster
+/// flag (or `-n` with nothing piped in). Files and workloads do not mix.
+fn cluster_choice(
+    files: &[std::path::PathBuf],
+    kube: &cli::KubeArgs,
+) -> Result<(Vec<WorkloadRef>, bool)> {
+    let as_workload = |f: &std::path::PathBuf| {
+        let text = f.to_str()?;
+        (!f.exists()).then(|| WorkloadRef::parse(text)).flatten()
+    };
+    let workloads: Vec<WorkloadRef> = files.iter().filter_map(as_workload).collect();
+    if !workloads.is_empty() && workloads.len() != files.len() {
+        bail!(
+            "arguments mix files and workloads (deploy/NAME): read files or the cluster, not both"
+        );
+    }
+    let cluster = !workloads.is_empty()
+        || (files.is_empty()
+            && (kube.wants_cluster() || (!kube.namespaces.is_empty() && !stdin_has_data())));
+    Ok((workloads, cluster))
+}
 
 /// Returns true if and only if stdin is a pipe or a file (something was piped
 /// in). A terminal, `/dev/null` or a closed stdin — what a CI step gets — is not.
@@ -628,20 +650,7 @@ fn report_source(args: &ReportArgs) -> Result<ReportSource> {
     if args.elastic.elastic.is_some() {
         return Ok(ReportSource::Elastic);
     }
-    let as_workload = |f: &std::path::PathBuf| {
-        let text = f.to_str()?;
-        (!f.exists()).then(|| WorkloadRef::parse(text)).flatten()
-    };
-    let workloads: Vec<WorkloadRef> = args.files.iter().filter_map(as_workload).collect();
-    if !workloads.is_empty() && workloads.len() != args.files.len() {
-        bail!(
-            "arguments mix files and workloads (deploy/NAME): read files or the cluster, not both"
-        );
-    }
-    let cluster = !workloads.is_empty()
-        || (args.files.is_empty()
-            && (args.kube.wants_cluster()
-                || (!args.kube.namespaces.is_empty() && !stdin_has_data())));
+    let (workloads, cluster) = cluster_choice(&args.files, &args.kube)?;
     if cluster {
         return Ok(ReportSource::Cluster(KubeSelection {
             namespaces: args.kube.namespaces.clone(),

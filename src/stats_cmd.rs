@@ -14,21 +14,7 @@ pub(crate) fn stats(args: cli::StatsArgs) -> Result<u8> {
             args.files.len()
         );
     }
-    let workloads: Vec<WorkloadRef> = args
-        .files
-        .iter()
-        .filter(|f| !f.exists())
-        .filter_map(|f| f.to_str().and_then(WorkloadRef::parse))
-        .collect();
-    if !workloads.is_empty() && workloads.len() != args.files.len() {
-        bail!(
-            "arguments mix files and workloads (deploy/NAME): read files or the cluster, not both"
-        );
-    }
-    let cluster = !workloads.is_empty()
-        || (args.files.is_empty()
-            && (args.kube.wants_cluster()
-                || (!args.kube.namespaces.is_empty() && !stdin_has_data())));
+    let (workloads, cluster) = cluster_choice(&args.files, &args.kube)?;
     if cluster {
         let interval = duration_flag("--interval", &args.interval)?;
         if interval <= 0 {
