@@ -11,34 +11,15 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use common::{essence, fixture, strictly, verdicts};
+use common::{
+    essence, fixture, istioinaction_report as report, istioinaction_run as run, strictly, verdicts,
+};
 use fake_elastic::FakeElastic;
 
 fn export(name: &str) -> String {
     fixture(&format!("exports/{name}"))
         .to_string_lossy()
         .into_owned()
-}
-
-/// `strictly report -n istioinaction -o json ARGS` (the namespace kubectl's prefix leaves out).
-fn run(args: &[&str]) -> Output {
-    strictly()
-        .arg("report")
-        .args(["-n", "istioinaction", "-o", "json", "--threads", "2"])
-        .args(args)
-        .output()
-        .expect("strictly runs")
-}
-
-fn report(args: &[&str]) -> Value {
-    let out = run(args);
-    assert!(
-        matches!(out.status.code(), Some(0 | 1)),
-        "{args:?}: exit {:?}, stderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("a JSON report")
 }
 
 fn raw() -> Value {

@@ -6,38 +6,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use assert_cmd::Command;
-use common::{essence, verdicts};
-use serde_json::Value;
+use common::{essence, istioinaction_report as report, istioinaction_run as run, verdicts};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/exports")
         .join(name)
-}
-
-/// `strictly report -n istioinaction -o json ARGS` (the namespace kubectl's prefix and logcli's common labels leave out).
-fn run(args: &[&str]) -> Output {
-    Command::cargo_bin("strictly")
-        .expect("the strictly binary is built")
-        .arg("report")
-        .args(["-n", "istioinaction", "-o", "json", "--threads", "2"])
-        .args(args)
-        .output()
-        .expect("strictly runs")
-}
-
-fn report(args: &[&str]) -> Value {
-    let out = run(args);
-    assert!(
-        matches!(out.status.code(), Some(0 | 1)),
-        "{args:?}: exit {:?}, stderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("a JSON report")
 }
 
 fn path(name: &str) -> String {

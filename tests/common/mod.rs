@@ -67,3 +67,26 @@ pub fn verdicts(r: &Value) -> Value {
         .collect();
     serde_json::json!({"input": input, "destinations": d})
 }
+
+/// `strictly report -n istioinaction -o json --threads 2 ARGS`: the namespace
+/// kubectl's prefix and logcli's common labels leave out.
+pub fn istioinaction_run(args: &[&str]) -> std::process::Output {
+    strictly()
+        .arg("report")
+        .args(["-n", "istioinaction", "-o", "json", "--threads", "2"])
+        .args(args)
+        .output()
+        .expect("strictly runs")
+}
+
+/// [`istioinaction_run`]'s JSON report, which must exit 0 or 1.
+pub fn istioinaction_report(args: &[&str]) -> Value {
+    let out = istioinaction_run(args);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{args:?}: exit {:?}, stderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON report")
+}
