@@ -171,6 +171,8 @@ pub enum FormatError {
 mod builtin;
 mod config_file;
 mod diagnose;
+#[cfg(test)]
+mod fast_path_tests;
 pub mod grok;
 mod json;
 mod known;
@@ -180,6 +182,7 @@ mod logql;
 mod operator;
 #[cfg(test)]
 mod roundtrip_tests;
+mod scan;
 mod start_time;
 #[cfg(test)]
 mod tests;

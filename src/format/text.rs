@@ -3,14 +3,16 @@
 //! The regex is the definition: one capture group per operator, lazy `.*?` for
 //! free text (a value ends where the literal after it matches, so XFCC's
 //! unescaped quotes are fine), `-|[0-9]+` for numbers, an RFC 3339 shape for
-//! the default `%START_TIME%`. The fast path walks the same plan with
-//! `memmem` and returns exactly what the regex would whenever it succeeds
-//! (each step takes the regex's first-preference choice); when it fails, the
-//! regex decides. The probe (the format's first two operators and the literal
+//! the default `%START_TIME%`. The fast path walks the same plan over the
+//! positions the structural scanner marks ([`super::scan`]: the bytes a
+//! literal after a free-text value can start with) and returns exactly what
+//! the regex would whenever it succeeds (each step takes the regex's
+//! first-preference choice); when it fails, the regex decides. The probe (the format's first two operators and the literal
 //! after them) tells a damaged access entry from a line that is not one.
 
 use super::line_parser::Outcome;
 use super::operator::ValueClass;
+use super::scan::{ByteSet, Cursor};
 use super::start_time::StartTime;
 use super::token::Token;
 use super::{AccessEntry, Field};
@@ -35,7 +37,6 @@ pub(crate) struct Step {
     pub(crate) field: Option<Field>,
     pub(crate) class: ValueClass,
     pub(crate) tail: Box<[u8]>,
-    finder: memmem::Finder<'static>,
 }
 
 /// A compiled text format.
@@ -47,6 +48,9 @@ pub(crate) struct TextFormat {
     /// False when a free-text value is directly followed by another value:
     /// only the regex can find that boundary.
     fast: bool,
+    /// The bytes where a searched value can end: the first byte of each
+    /// literal after a free-text or token value, and a token's stop bytes.
+    scan: ByteSet,
     full: meta::Regex,
     probe: meta::Regex,
     start_time: StartTime,
@@ -99,13 +103,9 @@ impl TextFormat {
                         field,
                         class: op.class(),
                         tail: Box::default(),
-                        finder: memmem::Finder::new(b"").into_owned(),
                     });
                 }
             }
-        }
-        for step in &mut steps {
-            step.finder = memmem::Finder::new(&step.tail[..]).into_owned();
         }
         let fast = steps.iter().enumerate().all(|(i, s)| {
             i + 1 == steps.len()
@@ -160,6 +160,7 @@ impl TextFormat {
             .filter(|l| l.len() >= 3 && l.iter().any(u8::is_ascii_alphabetic))
             .map(|l| memmem::Finder::new(l).into_owned());
         Ok(TextFormat {
+            scan: scan_set(&steps),
             fast,
             full: build_regex(&full)?,
             probe: build_regex(&probe)?,
@@ -221,6 +222,28 @@ impl TextFormat {
         line: &'a [u8],
         entry: &mut AccessEntry<'a>,
     ) -> Outcome {
+        self.attempt_with(cache, line, entry, true)
+    }
+
+    /// [`TextFormat::attempt`] with the regex alone: what the fast path must agree with.
+    #[cfg(test)]
+    pub(crate) fn attempt_regex_only<'a>(
+        &self,
+        cache: &mut TextCache,
+        line: &'a [u8],
+        entry: &mut AccessEntry<'a>,
+    ) -> Outcome {
+        self.attempt_with(cache, line, entry, false)
+    }
+
+    #[inline(always)]
+    fn attempt_with<'a>(
+        &self,
+        cache: &mut TextCache,
+        line: &'a [u8],
+        entry: &mut AccessEntry<'a>,
+        fast: bool,
+    ) -> Outcome {
         let mut record = |i: usize, start: usize, end: usize| {
             if let Some(field) = self.steps[i].field {
                 entry.set(field, &line[start..end]);
@@ -247,7 +270,7 @@ impl TextFormat {
         {
             return Outcome::No;
         }
-        if !self.fast_match(line, &mut record) {
+        if !(fast && self.fast_match(line, &mut record)) {
             // Every literal must occur in a matching line; the regex scan is the costly part.
             if self.required.iter().skip(1).any(|r| r.find(line).is_none()) {
                 return Outcome::No;
@@ -300,6 +323,7 @@ impl TextFormat {
             return false;
         }
         let mut pos = self.head.len();
+        let mut cursor = Cursor::new(line, &self.scan);
         let n = self.steps.len();
         for (i, step) in self.steps.iter().enumerate() {
             let last = i + 1 == n;
@@ -310,12 +334,40 @@ impl TextFormat {
                     if line.len() < pos + tail.len() || !line.ends_with(tail) {
                         return false;
                     }
-                    line.len() - tail.len()
+                    let end = line.len() - tail.len();
+                    // A token with a space or quote in it: the regex decides.
+                    if step.class == ValueClass::Token
+                        && memchr::memchr2(b' ', b'"', &line[pos..end]).is_some()
+                    {
+                        return false;
+                    }
+                    end
                 }
-                ValueClass::Any | ValueClass::Token => match step.finder.find(&line[pos..]) {
-                    Some(offset) => pos + offset,
-                    None => return false,
-                },
+                ValueClass::Any | ValueClass::Token => {
+                    // `fast` guarantees a literal after every searched value, and
+                    // its first byte is in the scan set: every occurrence of the
+                    // literal starts at a marked position, so the first marked
+                    // position where it matches is memmem's answer.
+                    let first = tail[0];
+                    let token = step.class == ValueClass::Token;
+                    let mut from = pos;
+                    loop {
+                        let Some(p) = cursor.next_from(from) else {
+                            return false;
+                        };
+                        let b = line[p];
+                        if b == first && line[p..].starts_with(tail) {
+                            break p;
+                        }
+                        // A token with a space or quote before the first
+                        // occurrence of its literal has no match from here:
+                        // the regex may find another split.
+                        if token && is_token_stop(b) {
+                            return false;
+                        }
+                        from = p + 1;
+                    }
+                }
                 ValueClass::Number | ValueClass::Rfc3339 => {
                     let end = match step.class {
                         ValueClass::Number => number_end(line, pos),
@@ -329,11 +381,6 @@ impl TextFormat {
                     end
                 }
             };
-            // A token with a space or quote before the first occurrence of its
-            // literal has no match from here: the regex may find another split.
-            if step.class == ValueClass::Token && line[pos..end].iter().any(|&b| is_token_stop(b)) {
-                return false;
-            }
             span(i, pos, end);
             pos = end + tail.len();
         }
@@ -392,6 +439,23 @@ pub(crate) fn build_regex(pattern: &str) -> Result<meta::Regex, String> {
         .configure(meta::Regex::config().utf8_empty(false))
         .build(pattern)
         .map_err(|e| format!("cannot compile the format into a matcher: {e}"))
+}
+
+/// The scan set of a plan: the first byte of the literal after each searched
+/// (free-text or token, not last) value, plus a token's stop bytes.
+fn scan_set(steps: &[Step]) -> ByteSet {
+    let searched = || {
+        steps[..steps.len().saturating_sub(1)]
+            .iter()
+            .filter(|s| matches!(s.class, ValueClass::Any | ValueClass::Token))
+    };
+    let firsts = searched().filter_map(|s| s.tail.first().copied());
+    let stops = searched()
+        .any(|s| s.class == ValueClass::Token)
+        .then_some([b' ', b'"'])
+        .into_iter()
+        .flatten();
+    ByteSet::new(firsts.chain(stops))
 }
 
 /// Returns true if and only if `b` cannot occur in a [`ValueClass::Token`] value.
