@@ -173,6 +173,9 @@ mod config_file;
 mod diagnose;
 pub mod grok;
 mod json;
+mod json_scan;
+#[cfg(test)]
+mod json_scan_tests;
 mod known;
 mod line_parser;
 mod log_format;
