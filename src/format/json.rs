@@ -1,12 +1,15 @@
 //! JSON formats (`accessLogEncoding: JSON`, Envoy `json_format`): read by key.
 //!
 //! A JSON format is a dictionary `key → "%OPERATOR%"`. Lines are walked once
-//! with serde_json, keeping a borrowed [`RawValue`] for the keys strictly
-//! reads and skipping the rest, so nothing is allocated per line. Values may
+//! by the key scanner of [`super::json_scan`], keeping the raw value of the
+//! keys strictly reads and skipping the rest, so nothing is allocated per
+//! line; the lines it leaves aside (escaped keys, deep nesting) and the tests'
+//! oracle take serde_json's path, which borrows a [`RawValue`] per key. Values may
 //! be typed (`"response_code": 200`) or strings; `null` means absent. Strings
 //! are borrowed from the line unless they contain escapes, which are decoded
 //! into the parser's scratch buffer.
 
+use super::json_scan::{KeyTable, Scan, scan};
 use super::line_parser::Outcome;
 use super::start_time::StartTime;
 use super::token::{Token, tokenize_json_value};
@@ -30,6 +33,8 @@ pub(crate) const ACCESS_KEYS: [&str; 4] = [
 pub(crate) struct JsonFormat {
     /// The keys strictly reads, each with its field (first key wins per field).
     keys: Box<[(Box<str>, Field)]>,
+    /// `keys` bucketed for the scanner's lookup.
+    table: KeyTable,
     /// Fields (bit `1 << field`) whose key makes a JSON object an access entry.
     anchors: u32,
     /// Finds `"key"` of the access keys and the format's keys, for telling malformed from foreign lines.
@@ -91,7 +96,9 @@ impl JsonFormat {
             .iter()
             .map(|k| memmem::Finder::new(format!("\"{k}\"").as_bytes()).into_owned())
             .collect();
+        let table = KeyTable::new(keys.iter().map(|(k, f)| (&**k, *f)));
         Ok(JsonFormat {
+            table,
             keys: keys.into(),
             anchors,
             probes,
@@ -119,6 +126,18 @@ impl JsonFormat {
         self.keys.iter().find(|(k, _)| &**k == key).map(|(_, f)| *f)
     }
 
+    /// The scanner's key table (for tests).
+    #[cfg(test)]
+    pub(crate) fn table(&self) -> &KeyTable {
+        &self.table
+    }
+
+    /// Fields whose key makes an object an access entry (for tests).
+    #[cfg(test)]
+    pub(crate) fn anchors(&self) -> u32 {
+        self.anchors
+    }
+
     /// How the format reads `%START_TIME%`.
     pub(crate) fn start_time(&self) -> &StartTime {
         &self.start_time
@@ -137,6 +156,27 @@ impl JsonFormat {
         if body.first() != Some(&b'{') {
             return Outcome::No;
         }
+        let mut raw: [Option<&'a [u8]>; Field::COUNT] = [None; Field::COUNT];
+        let valid = match scan(line, &self.table, self.anchors, &mut raw) {
+            Scan::Object { seen } => Some(seen),
+            Scan::Invalid => None,
+            Scan::Unsure => return self.attempt_serde(line, scratch, values),
+        };
+        self.finish(line, valid, raw, scratch, values)
+    }
+
+    /// [`JsonFormat::attempt`] by serde_json: the path before the key scanner,
+    /// kept for the lines the scanner leaves aside and as the tests' oracle.
+    pub(crate) fn attempt_serde<'a>(
+        &self,
+        line: &'a [u8],
+        scratch: &mut Vec<u8>,
+        values: &mut [Option<Value<'a>>; Field::COUNT],
+    ) -> Outcome {
+        let body = line.trim_ascii_start();
+        if body.first() != Some(&b'{') {
+            return Outcome::No;
+        }
         let mut raw: [Option<&'a RawValue>; Field::COUNT] = [None; Field::COUNT];
         let mut de = serde_json::Deserializer::from_slice(line);
         let parsed = de.deserialize_map(EntryVisitor {
@@ -144,18 +184,34 @@ impl JsonFormat {
             out: &mut raw,
         });
         let complete = parsed.is_ok() && de.end().is_ok();
-        match parsed {
-            Ok(true) if complete => {}
+        let raw = raw.map(|r| r.map(|r| r.get().as_bytes()));
+        let valid = match parsed {
+            Ok(seen) if complete => Some(seen),
+            _ => None,
+        };
+        self.finish(line, valid, raw, scratch, values)
+    }
+
+    /// The outcome once the line is judged (`valid`: `Some(seen)` for one JSON
+    /// object, `seen` whether it held an anchor key), values resolved from `raw`.
+    fn finish<'a>(
+        &self,
+        line: &'a [u8],
+        valid: Option<bool>,
+        raw: [Option<&'a [u8]>; Field::COUNT],
+        scratch: &mut Vec<u8>,
+        values: &mut [Option<Value<'a>>; Field::COUNT],
+    ) -> Outcome {
+        match valid {
+            Some(true) => {}
             // Valid JSON without any of our keys: pilot-agent's own JSON logs.
-            Ok(false) if complete => return Outcome::No,
-            _ if self.any_key_in(line) => {
-                return Outcome::LooksLike;
-            }
-            _ => return Outcome::No,
+            Some(false) => return Outcome::No,
+            None if self.any_key_in(line) => return Outcome::LooksLike,
+            None => return Outcome::No,
         }
         scratch.clear();
         for (slot, raw) in values.iter_mut().zip(raw) {
-            *slot = raw.and_then(|r| resolve(r.get().as_bytes(), scratch));
+            *slot = raw.and_then(|r| resolve(r, scratch));
         }
         Outcome::Access
     }
@@ -170,7 +226,7 @@ fn resolve<'a>(raw: &'a [u8], scratch: &mut Vec<u8>) -> Option<Value<'a>> {
                 return Some(Value::Line(inner));
             }
             let start = scratch.len();
-            // serde_json validated the string: a bad escape cannot occur here.
+            // The scanner (or serde_json) validated the string: a bad escape cannot occur here.
             let _ = crate::json_string::unescape(inner, scratch);
             Some(Value::Scratch(start, scratch.len()))
         }

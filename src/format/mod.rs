@@ -175,6 +175,9 @@ mod diagnose;
 mod fast_path_tests;
 pub mod grok;
 mod json;
+mod json_scan;
+#[cfg(test)]
+mod json_scan_tests;
 mod known;
 mod line_parser;
 mod log_format;
