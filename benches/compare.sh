@@ -8,11 +8,19 @@
 #   wc         wc -l FILE                                     (zcat FILE | wc -l for .gz)
 # measuring wall time and peak RSS (/usr/bin/time), and prints a markdown table
 # of medians with the ratios awk/strictly (how many times faster strictly is
-# than the awk) and strictly/wc (how far it is from reading the bytes).
+# than the awk) and strictly/wc (how far it is from reading the bytes), each
+# row next to issue 11's target for it, with pass/FAIL:
+#   lab: awk/strictly >= 10 and strictly/wc <= 3; istio: strictly/wc <= 4;
+#   istio-json: strictly/wc <= 6; .gz: strictly <= `zcat | wc -l`; every row: RSS <= 64 MiB;
+#   the --big row (lab at 10M lines): the lab targets, so no cost grows with the input.
 #
-# Usage: benches/compare.sh [--lines N] [--rounds N] [--variants LIST] [--regenerate] [--no-build]
-#   --variants  comma-separated, from lab, lab.gz, lab-cert, istio, istio-json (each may end in .gz);
-#               default: lab,lab.gz
+# Usage: benches/compare.sh [--lines N] [--big N] [--callers N] [--rounds N] [--variants LIST]
+#                           [--regenerate] [--no-build]
+#   --variants  comma-separated, from lab, lab-cert, istio, istio-json (each may end in .gz);
+#               default: lab,lab.gz,istio,istio-json (the issue's target set)
+#   --lines     lines per variant (default 1000000)
+#   --big       also lab at this many lines (default 10000000, ~4.4 GB; 0: none)
+#   --callers   caller addresses per destination in the istio variants (default 5000)
 # Works from any directory; honours CARGO_TARGET_DIR.
 set -euo pipefail
 
@@ -20,18 +28,22 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 data="$target/bench-data"
 lines=1000000
+big=10000000
+callers=5000
 rounds=5
-variants="lab,lab.gz"
+variants="lab,lab.gz,istio,istio-json"
 regenerate=0
 build=1
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "compare.sh: $*" >&2; exit 2; }
 
 while (($#)); do
     case "$1" in
         --lines) lines="${2:?--lines needs a number}"; shift 2 ;;
         --rounds) rounds="${2:?--rounds needs a number}"; shift 2 ;;
+        --big) big="${2:?--big needs a number}"; shift 2 ;;
+        --callers) callers="${2:?--callers needs a number}"; shift 2 ;;
         --variants) variants="${2:?--variants needs a list}"; shift 2 ;;
         --regenerate) regenerate=1; shift ;;
         --no-build) build=0; shift ;;
@@ -41,6 +53,8 @@ while (($#)); do
 done
 [[ $lines =~ ^[0-9]+$ ]] || die "--lines $lines: not a number"
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds $rounds: not a positive number"
+[[ $big =~ ^[0-9]+$ ]] || die "--big $big: not a number"
+[[ $callers =~ ^[0-9]+$ ]] || die "--callers $callers: not a number"
 
 # Tools.
 if command -v mawk >/dev/null; then
@@ -66,20 +80,37 @@ sample="$target/release/strictly-sample"
 # Inputs: generated once, atomically (an interrupted run leaves no half file behind).
 mkdir -p "$data"
 IFS=, read -r -a variant_list <<<"$variants"
-declare -a files=()
+declare -a row_lines=()
 for variant in "${variant_list[@]}"; do
+    row_lines+=("$lines")
+done
+if ((big > 0)); then
+    variant_list+=(lab)
+    row_lines+=("$big")
+fi
+declare -a files=()
+for i in "${!variant_list[@]}"; do
+    variant="${variant_list[$i]}"
+    n="${row_lines[$i]}"
     format="${variant%.gz}"
+    extra=()
+    name="$format-$n"
     case "$format" in
-        lab | lab-v0 | lab-cert | istio | istio-json) ;;
+        lab | lab-v0 | lab-cert) ;;
+        istio | istio-json)
+            # Istio's formats name mTLS callers by address: a busy mesh has thousands per destination.
+            extra=(--callers "$callers")
+            name="$format-$n-c$callers"
+            ;;
         *) die "--variants: unknown format $format" ;;
     esac
     suffix=".log"
     [[ $variant == *.gz ]] && suffix=".log.gz"
-    file="$data/$format-$lines$suffix"
+    file="$data/$name$suffix"
     if ((regenerate)) || [[ ! -s $file ]]; then
         echo "generating $file ..." >&2
-        tmp="$data/.tmp-$format-$lines$suffix"
-        "$sample" --lines "$lines" --format "$format" --seed 1 --out "$tmp" --truth "${file%%.log*}.truth.json"
+        tmp="$data/.tmp-$name$suffix"
+        "$sample" --lines "$n" --format "$format" --seed 1 "${extra[@]}" --out "$tmp" --truth "$data/$name.truth.json"
         mv -f "$tmp" "$file"
     fi
     files+=("$file")
@@ -146,19 +177,36 @@ seconds() { [[ $1 == - ]] && echo "-" || awk -v ms="$1" 'BEGIN { printf "%.3f", 
 megabytes() { [[ $1 == - ]] && echo "-" || awk -v kb="$1" 'BEGIN { printf "%.0f", kb / 1024 }'; }
 ratio() { [[ $1 == - || $2 == - ]] && echo "-" || awk -v a="$1" -v b="$2" 'BEGIN { printf (b > 0 ? "%.2f" : "-"), a / b }'; }
 
+# check VALUE OP LIMIT: "pass" or "FAIL" ("-" when not measured).
+check() {
+    [[ $1 == - ]] && { echo "-"; return; }
+    awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? v >= l : v <= l; print ok ? "pass" : "FAIL" }'
+}
+
 echo
-echo "strictly $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '(no commit)'), $(nproc) CPUs," \
+echo "strictly $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '(no commit)'), $(nproc) cores," \
     "$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //' || uname -m)," \
     "$rounds rounds, medians; awk = $awk_bin"
 echo
-echo "| input | size MB | strictly s | strictly MB | $awk_bin s | $awk_bin MB | wc s | wc MB | $awk_bin/strictly | strictly/wc |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| input | size MB | strictly s | strictly MB | $awk_bin s | $awk_bin MB | wc s | wc MB | $awk_bin/strictly | strictly/wc | target | met |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
 for i in "${!files[@]}"; do
     file="${files[$i]}"
     size=$(awk -v b="$(stat -c %s "$file")" 'BEGIN { printf "%.0f", b / 1048576 }')
     s_t=$(median "$results/$i.strictly" 1); s_m=$(median "$results/$i.strictly" 2)
     a_t=$(median "$results/$i.awk" 1); a_m=$(median "$results/$i.awk" 2)
     w_t=$(median "$results/$i.wc" 1); w_m=$(median "$results/$i.wc" 2)
+    vs_awk=$(ratio "$a_t" "$s_t")
+    vs_wc=$(ratio "$s_t" "$w_t")
+    rss_ok=$(check "$(megabytes "$s_m")" "<=" 64)
+    case "${variant_list[$i]}" in
+        *.gz) target="<= zcat, <= 64 MiB"; met="$(check "$vs_wc" "<=" 1) $rss_ok" ;;
+        lab | lab-v0 | lab-cert) target=">= 10x awk, <= 3x wc, <= 64 MiB"
+            met="$(check "$vs_awk" ">=" 10) $(check "$vs_wc" "<=" 3) $rss_ok" ;;
+        istio) target="<= 4x wc, <= 64 MiB"; met="$(check "$vs_wc" "<=" 4) $rss_ok" ;;
+        istio-json) target="<= 6x wc, <= 64 MiB"; met="$(check "$vs_wc" "<=" 6) $rss_ok" ;;
+        *) target="-"; met="-" ;;
+    esac
     echo "| $(basename "$file") | $size | $(seconds "$s_t") | $(megabytes "$s_m") | $(seconds "$a_t") |" \
-        "$(megabytes "$a_m") | $(seconds "$w_t") | $(megabytes "$w_m") | $(ratio "$a_t" "$s_t") | $(ratio "$s_t" "$w_t") |"
+        "$(megabytes "$a_m") | $(seconds "$w_t") | $(megabytes "$w_m") | $vs_awk | $vs_wc | $target | $met |"
 done

@@ -94,6 +94,7 @@ fn chunk(data: &[u8]) -> Chunk {
         meta: None,
         cut_lines: Vec::new(),
         framed: false,
+        seq: None,
     }
 }
 

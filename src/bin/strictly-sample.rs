@@ -111,6 +111,12 @@ struct Cli {
     /// Access lines cut short mid-line (not counted as requests), on top of --lines.
     #[arg(long, default_value_t = 3, value_name = "N")]
     malformed: usize,
+
+    /// Inbound mTLS requests come from N caller addresses (istio formats
+    /// group mTLS callers by address: a busy mesh has thousands per
+    /// destination); 0: each caller pod's own address.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    callers: u32,
 }
 
 fn main() -> ExitCode {
@@ -167,7 +173,11 @@ fn run(cli: &Cli) -> Result<()> {
     }
 
     // Generate.
-    let mesh = mesh::Mesh::new(cli.seed);
+    if cli.callers > 64_000 {
+        return Err(usage(format!("--callers {}: at most 64000", cli.callers)));
+    }
+    let mut mesh = mesh::Mesh::new(cli.seed);
+    mesh.callers = cli.callers;
     let config = TrafficConfig {
         lines: cli.lines,
         end_ms,

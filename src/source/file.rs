@@ -8,6 +8,9 @@
 //! it reads into line-aligned [`Chunk`]s for the parser threads with the one
 //! bounded [`LineCutter`], refuses binary input, and fingerprints the
 //! decoded content so the same lines given twice can be refused.
+//! [`read_blocks_as`], what `report` uses, does the same but cuts blocks at
+//! their last newline ([`BlockCutter`]) and leaves counting and numbering
+//! the lines to the pipeline's workers.
 //!
 //! Memory stays bounded whatever the input: a line longer than `max_line` is
 //! cut, and the rest of it is read and thrown away, never buffered.
@@ -17,6 +20,7 @@ use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 
+use super::blocks::BlockCutter;
 use super::decode::{BINARY_CHECK_BYTES, RawSource, binary_reason};
 use super::export;
 use super::lines::LineCutter;
@@ -161,7 +165,8 @@ pub struct ReadStats {
     pub raw_bytes: u64,
     /// Decoded bytes read, before long lines were cut.
     pub bytes: u64,
-    /// Lines emitted (a cut line counts once).
+    /// Lines emitted (a cut line counts once); 0 from [`read_blocks_as`],
+    /// whose reader does not count them (the pipeline's workers do).
     pub lines: u64,
     /// Lines longer than `max_line`, emitted cut to `max_line` bytes.
     pub cut_lines: u64,
@@ -170,7 +175,8 @@ pub struct ReadStats {
     /// Returns true if `emit` asked to stop before the end of the input.
     pub stopped: bool,
     /// A fingerprint of the decoded bytes (XXH3-128): equal for the same
-    /// lines whatever the compression. Covers only what was read when `stopped`.
+    /// lines whatever the compression and block size. Covers only what was
+    /// read when `stopped`; 0 when [`read_blocks_as`] was told not to fingerprint.
     pub content_hash: u128,
     /// Entries a Loki `tail` export says were dropped (never read: the verdict misses them).
     pub dropped_entries: u64,
@@ -242,6 +248,7 @@ pub fn read_chunks_as(
         input_index,
         chunk_size,
         max_line,
+        NUMBERED,
         progress,
         emit,
     )
@@ -262,36 +269,184 @@ pub fn read_chunks_from(
         input_index,
         chunk_size,
         max_line,
+        NUMBERED,
         progress,
         emit,
     )
 }
 
-fn read_chunks_impl(
-    reader: &mut InputReader,
+/// [`read_chunks_as`] for the pipeline: a plain (non-document) input is cut
+/// by one `memrchr` per block ([`BlockCutter`]), its chunks numbered by the
+/// pipeline ([`Chunk::seq`]), so the reader thread does no per-line work;
+/// `ReadStats::lines` is then 0 (the workers count the lines). The content
+/// is fingerprinted only if `fingerprint` (it is compared only between
+/// several inputs); `content_hash` is 0 otherwise.
+#[allow(clippy::too_many_arguments)]
+pub fn read_blocks_as(
+    input: &Input,
     kind: InputKind,
+    input_index: u32,
+    chunk_size: usize,
+    max_line: usize,
+    fingerprint: bool,
+    progress: &dyn Fn(u64),
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<ReadStats, SourceError> {
+    let mut reader = input.open()?;
+    let mode = ReadMode {
+        blocks: true,
+        fingerprint,
+    };
+    read_chunks_impl(
+        &mut reader,
+        kind,
+        input_index,
+        chunk_size,
+        max_line,
+        mode,
+        progress,
+        emit,
+    )
+}
+
+/// [`read_blocks_as`] over an already opened reader (as [`read_chunks_from`]).
+pub fn read_blocks_from(
+    reader: &mut InputReader,
     input_index: u32,
     chunk_size: usize,
     max_line: usize,
     progress: &dyn Fn(u64),
     emit: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<ReadStats, SourceError> {
+    let mode = ReadMode {
+        blocks: true,
+        fingerprint: true,
+    };
+    read_chunks_impl(
+        reader,
+        InputKind::Raw,
+        input_index,
+        chunk_size,
+        max_line,
+        mode,
+        progress,
+        emit,
+    )
+}
+
+/// How [`read_chunks_impl`] cuts and fingerprints.
+#[derive(Clone, Copy, Debug)]
+struct ReadMode {
+    /// Cut blocks at their last newline and leave numbering to the pipeline.
+    blocks: bool,
+    /// Compute [`ReadStats::content_hash`].
+    fingerprint: bool,
+}
+
+const NUMBERED: ReadMode = ReadMode {
+    blocks: false,
+    fingerprint: true,
+};
+
+/// The line cutter (every line looked at, numbered here) or the block cutter.
+enum Cutter {
+    Lines(LineCutter),
+    Blocks(BlockCutter),
+}
+
+impl Cutter {
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        match self {
+            Cutter::Lines(c) => c.buffer(),
+            Cutter::Blocks(c) => c.buffer(),
+        }
+    }
+
+    fn room(&mut self) -> usize {
+        match self {
+            // A carried partial line longer than a block (only when
+            // `max_line > chunk_size`) gets another `chunk_size`.
+            Cutter::Lines(c) => {
+                let (len, size) = (c.buffer().len(), c.chunk_size());
+                if len < size { size - len } else { size }
+            }
+            Cutter::Blocks(c) => c.room(),
+        }
+    }
+
+    fn chunk_size(&self) -> usize {
+        match self {
+            Cutter::Lines(c) => c.chunk_size(),
+            Cutter::Blocks(c) => c.chunk_size(),
+        }
+    }
+
+    fn scan(&mut self, from: usize) {
+        match self {
+            Cutter::Lines(c) => c.scan(from),
+            Cutter::Blocks(c) => c.scan(from),
+        }
+    }
+
+    fn finish(&mut self) {
+        match self {
+            Cutter::Lines(c) => c.finish(),
+            Cutter::Blocks(c) => c.finish(),
+        }
+    }
+
+    fn take_chunk(&mut self) -> Option<Chunk> {
+        match self {
+            Cutter::Lines(c) => c.take_chunk(),
+            Cutter::Blocks(c) => c.take_chunk(),
+        }
+    }
+
+    /// Lines emitted, when this cutter counts them (the block cutter does not: 0).
+    fn lines(&self) -> u64 {
+        match self {
+            Cutter::Lines(c) => c.lines(),
+            Cutter::Blocks(_) => 0,
+        }
+    }
+
+    fn cut_lines(&self) -> u64 {
+        match self {
+            Cutter::Lines(c) => c.cut_lines(),
+            Cutter::Blocks(c) => c.cut_lines(),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_chunks_impl(
+    reader: &mut InputReader,
+    kind: InputKind,
+    input_index: u32,
+    chunk_size: usize,
+    max_line: usize,
+    mode: ReadMode,
+    progress: &dyn Fn(u64),
+    emit: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<ReadStats, SourceError> {
     let documents = matches!(kind, InputKind::Auto | InputKind::Loki | InputKind::Elastic);
-    let mut cutter = LineCutter::new(input_index, chunk_size, max_line);
+    let blocks = mode
+        .blocks
+        .then(|| BlockCutter::new(input_index, chunk_size, max_line))
+        .flatten();
+    let mut cutter = match blocks {
+        Some(b) => Cutter::Blocks(b),
+        None => Cutter::Lines(LineCutter::new(input_index, chunk_size, max_line)),
+    };
     let chunk_size = cutter.chunk_size();
     let mut stats = ReadStats::default();
     let mut reported_raw = 0;
-    // XXH3 runs at memory speed: fingerprinting every input costs nothing next to parsing it.
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    // XXH3 runs near memory speed, yet on two cores the reader's every pass
+    // over the bytes is taken from the workers: only several inputs need it.
+    let mut hasher = mode.fingerprint.then(xxhash_rust::xxh3::Xxh3::new);
     loop {
-        // Fill the block up to `chunk_size`; a carried partial line longer than
-        // that (only when `max_line > chunk_size`) gets another `chunk_size`.
         let len = cutter.buffer().len();
-        let room = if len < chunk_size {
-            chunk_size - len
-        } else {
-            chunk_size
-        };
+        let room = cutter.room();
         // `take(..).read_to_end` only stops short of `room` at the end of the
         // input. Through `File` itself it reads into the spare capacity
         // without zeroing it first (std implements `read_buf` for files); any
@@ -306,7 +461,9 @@ fn read_chunks_impl(
         let n = read.map_err(|e| reader.error(e))?;
         stats.bytes += n as u64;
         let new = &cutter.buffer()[len..];
-        hasher.update(new);
+        if let Some(h) = &mut hasher {
+            h.update(new);
+        }
         if stats.bytes - (n as u64) < BINARY_CHECK_BYTES
             && let Some(what) = binary_reason(new, stats.bytes - n as u64)
         {
@@ -341,7 +498,8 @@ fn read_chunks_impl(
                     ),
                 });
             }
-            return read_whole_document(
+            // A whole document is bounded (`MAX_DOCUMENT`): fingerprinting it always costs little.
+            let stats = read_whole_document(
                 reader,
                 doc,
                 std::mem::take(cutter.buffer()),
@@ -352,9 +510,18 @@ fn read_chunks_impl(
                 progress,
                 emit,
                 stats,
-                hasher,
+                hasher.unwrap_or_default(),
                 export::MAX_DOCUMENT,
-            );
+            )?;
+            let content_hash = if mode.fingerprint {
+                stats.content_hash
+            } else {
+                0
+            };
+            return Ok(ReadStats {
+                content_hash,
+                ..stats
+            });
         }
         cutter.scan(len);
         if at_end {
@@ -373,7 +540,7 @@ fn read_chunks_impl(
     }
     stats.lines = cutter.lines();
     stats.cut_lines = cutter.cut_lines();
-    stats.content_hash = hasher.digest128();
+    stats.content_hash = hasher.map_or(0, |h| h.digest128());
     stats.ignored_trailing = reader.ignored_trailing();
     Ok(stats)
 }

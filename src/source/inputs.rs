@@ -1,13 +1,13 @@
 //! The files and stdin of one `report` run as a [`Source`].
 //!
-//! Each input is read in turn by [`read_chunks_as`] (decompressed, exports
-//! recognised, cut by the one bounded line cutter). The same lines must not
+//! Each input is read in turn by [`read_blocks_as`] (decompressed, exports
+//! recognised, cut at block ends; the pipeline numbers the lines). The same lines must not
 //! count twice: the same file named twice is refused before reading
 //! ([`check_distinct`]), the same content under two names (`x.log`,
 //! `x.log.gz`) after reading it; an entry repeated across overlapping
 //! exports is the pipeline's to drop ([`Source::may_repeat`]).
 
-use super::file::{Input, check_distinct, read_chunks_as};
+use super::file::{Input, check_distinct, read_blocks_as};
 use super::{Chunk, Source, SourceError};
 use crate::envelope::InputKind;
 
@@ -54,12 +54,15 @@ impl Source for Inputs<'_> {
     fn read(&mut self, emit: &mut dyn FnMut(Chunk) -> bool) -> Result<(), SourceError> {
         let mut contents: Vec<(u128, &Input)> = Vec::new();
         for (i, input) in self.inputs.iter().enumerate() {
-            let stats = read_chunks_as(
+            // The pipeline numbers the lines (the reader only finds block
+            // ends); only several inputs need the content fingerprint.
+            let stats = read_blocks_as(
                 input,
                 self.kind,
                 i as u32,
                 self.chunk_size,
                 self.max_line,
+                self.inputs.len() > 1,
                 self.progress,
                 emit,
             )?;

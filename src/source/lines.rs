@@ -227,6 +227,7 @@ impl LineCutter {
             meta: self.meta.clone(),
             cut_lines: std::mem::take(&mut self.pending_cut),
             framed: self.framed,
+            seq: None,
         };
         self.next_line += self.pending_lines;
         self.pending_lines = 0;

@@ -5,7 +5,8 @@
 //! so parsing can run on many threads while malformed-line examples still
 //! name `file:line`, tagged with what the source knows of its stream
 //! ([`SourceMeta`]) and whether its lines are framed ([`Chunk::framed`]).
-//! Every reader cuts its bytes with the one bounded [`lines::LineCutter`].
+//! Every reader cuts its bytes with the one bounded [`lines::LineCutter`],
+//! but files and stdin for `report`, cut at block ends by [`blocks::BlockCutter`].
 //!
 //! - [`file`]: files and stdin (compressed or not, [`decode`]), and the log
 //!   stores' exports in them ([`export`]).
@@ -39,6 +40,7 @@
 use std::iter::FusedIterator;
 use std::sync::Arc;
 
+pub mod blocks;
 pub mod decode;
 pub mod elastic;
 pub mod export;
@@ -127,6 +129,11 @@ pub struct Chunk {
     /// Returns true if the lines are framed by [`export::frame`] (a whole
     /// document's entries): the frame, not the envelope, gives their metadata.
     pub framed: bool,
+    /// The chunk's place among its input's chunks (0, 1, ...) when the reader
+    /// left numbering to the pipeline ([`blocks::BlockCutter`]): `first_line`
+    /// is then 1 and `cut_lines` count from the chunk's start; the pipeline
+    /// settles the input's real numbers in order. None: the numbers are the input's.
+    pub seq: Option<u64>,
 }
 
 impl Chunk {
@@ -206,6 +213,7 @@ mod tests {
             meta: None,
             cut_lines: Vec::new(),
             framed: false,
+            seq: None,
         };
         chunk.lines().map(<[u8]>::to_vec).collect()
     }

@@ -404,6 +404,9 @@ pub struct Pod {
 #[derive(Debug)]
 pub struct Mesh {
     pub pods: Vec<Pod>,
+    /// `--callers N`: inbound mTLS requests come from N addresses (as many
+    /// client pods behind one caller identity would), not the caller pod's one.
+    pub callers: u32,
 }
 
 impl Mesh {
@@ -427,7 +430,7 @@ impl Mesh {
                 });
             }
         }
-        Mesh { pods }
+        Mesh { pods, callers: 0 }
     }
 
     /// The pod indices of workload `workload`, in replica order.

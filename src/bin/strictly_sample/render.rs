@@ -393,10 +393,17 @@ struct Addresses {
 fn addresses(mesh: &Mesh, event: &Event, d: &Details) -> Addresses {
     let dest_pod = mesh.pod(event.dest_pod);
     let dest: &Workload = mesh.workload_of(event.dest_pod);
-    let (caller_ip, mtls) = match event.caller {
-        Caller::Pod(p) => (mesh.pod(p).ip, true),
-        Caller::Plain(c) => (PLAIN_CALLERS[usize::from(c)].ip, false),
+    let (mut caller_ip, mtls) = match event.caller {
+        Caller::Pod(p) => (mesh.pod(p).ip.to_string(), true),
+        Caller::Plain(c) => (PLAIN_CALLERS[usize::from(c)].ip.to_string(), false),
     };
+    if mtls && mesh.callers > 0 && event.side == Side::Inbound {
+        // One of `--callers` addresses, picked by the request's own fields (deterministic).
+        let k =
+            (event.start_ms as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(d.remote_port);
+        let k = (k >> 17) % u64::from(mesh.callers);
+        caller_ip = format!("10.128.{}.{}", k / 250, k % 250 + 1);
+    }
     let upstream_host = format!("{}:{}", dest_pod.ip, dest.target_port);
     if event.side == Side::Outbound {
         Addresses {
