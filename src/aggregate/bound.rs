@@ -95,7 +95,7 @@ impl Folded {
     /// Moves a source's cell in: its totals, and its name into every hour it had requests.
     pub(super) fn absorb(&mut self, key: &[u8], cell: Cell) {
         let mut last_hour = None;
-        for &second in cell.buckets.keys() {
+        for (second, _) in cell.buckets.iter() {
             let hour = hour_of_second(second);
             if last_hour != Some(hour) {
                 self.saw(hour, key);

@@ -1,10 +1,11 @@
 //! Time buckets: one second of one destination × source, the cells that hold
 //! them, and sums over any window.
 
-use std::collections::BTreeMap;
-
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+
+use super::buckets::Buckets;
+use super::durations::Durations;
 
 use crate::request::{KnownCaller, Request, Transport};
 
@@ -161,9 +162,9 @@ pub(super) fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// The buckets of one destination × source (or of a folded group of sources).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Cell {
-    pub(super) buckets: BTreeMap<i64, Bucket>,
-    #[serde(with = "histograms")]
-    pub(super) durations: BTreeMap<i64, Histogram<u32>>,
+    pub(super) buckets: Buckets,
+    /// Request durations per hour of their START_TIME.
+    pub(super) durations: Durations,
     /// The newest plaintext request filtered out before a known window.
     pub(super) last_plaintext_before: Option<i64>,
     /// The newest plaintext request filtered out *after* a known window
@@ -184,61 +185,8 @@ impl Cell {
         self.total_mtls += other.total_mtls;
         self.total_plaintext += other.total_plaintext;
         self.caller = self.caller.max(other.caller);
-        for (s, c) in other.buckets {
-            self.buckets.entry(s).or_default().add(&c);
-        }
-        for (h, hist) in other.durations {
-            match self.durations.get_mut(&h) {
-                Some(mine) => {
-                    let _ = mine.add(&hist);
-                }
-                None => {
-                    self.durations.insert(h, hist);
-                }
-            }
-        }
-    }
-}
-
-/// Histograms as (value, count) pairs: hdrhistogram's own format is not serde.
-mod histograms {
-    use std::collections::BTreeMap;
-
-    use hdrhistogram::Histogram;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    type Recorded = Vec<(u64, u64)>;
-
-    pub fn serialize<S: Serializer>(
-        map: &BTreeMap<i64, Histogram<u32>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let plain: BTreeMap<i64, Recorded> = map
-            .iter()
-            .map(|(k, h)| {
-                let recorded = h
-                    .iter_recorded()
-                    .map(|v| (v.value_iterated_to(), v.count_at_value() as u64));
-                (*k, recorded.collect())
-            })
-            .collect();
-        plain.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<i64, Histogram<u32>>, D::Error> {
-        let plain = BTreeMap::<i64, Recorded>::deserialize(d)?;
-        plain
-            .into_iter()
-            .map(|(k, recorded)| {
-                let mut h = Histogram::<u32>::new(2).map_err(serde::de::Error::custom)?;
-                for (value, count) in recorded {
-                    h.saturating_record_n(value, count.min(u32::MAX as u64) as u32);
-                }
-                Ok((k, h))
-            })
-            .collect()
+        self.buckets.merge(other.buckets);
+        self.durations.merge(&other.durations);
     }
 }
 
@@ -246,14 +194,14 @@ impl Cell {
     /// Sums the buckets inside `window` (untimed requests always count).
     pub fn counts_in(&self, window: &Window) -> Counts {
         let mut total = Counts::default();
-        if let Some(b) = self.buckets.get(&UNTIMED) {
+        if let Some(b) = self.buckets.get(UNTIMED) {
             total.add(&b.counts(UNTIMED));
         }
         // Bucket s holds (s-1 s, s s]: it meets (start, end] when s > start and s-1 < end.
         let lo = window.start_ms.div_euclid(1000) + 1;
         let hi = (window.end_ms - 1).div_euclid(1000) + 1;
         if lo <= hi {
-            for (&s, b) in self.buckets.range(lo..=hi) {
+            for (s, b) in self.buckets.range(lo, hi) {
                 total.add(&b.counts(s));
             }
         }
@@ -266,9 +214,9 @@ impl Cell {
         let last_second = (end_ms - 1).div_euclid(1000) + 1;
         let in_buckets = self
             .buckets
-            .range(..=last_second)
+            .range(i64::MIN, last_second)
             .rev()
-            .filter_map(|(&s, b)| b.counts(s).last_plaintext_ms)
+            .filter_map(|(s, b)| b.counts(s).last_plaintext_ms)
             .find(|&t| t <= end_ms);
         max_opt(in_buckets, self.last_plaintext_before)
     }
@@ -282,15 +230,6 @@ impl Cell {
     pub fn durations_in(&self, window: &Window) -> Option<Histogram<u32>> {
         let lo = window.start_ms.div_euclid(3_600_000);
         let hi = window.end_ms.div_euclid(3_600_000);
-        let mut out: Option<Histogram<u32>> = None;
-        for (_, h) in self.durations.range(lo..=hi) {
-            match &mut out {
-                Some(o) => {
-                    let _ = o.add(h);
-                }
-                None => out = Some(h.clone()),
-            }
-        }
-        out
+        self.durations.histogram(lo, hi)
     }
 }

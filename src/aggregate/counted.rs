@@ -83,7 +83,7 @@ impl Aggregator {
         let second = (t + 999).div_euclid(1000);
         let off = (t - (second - 1) * 1000) as u16;
         let cell = self.target(dest, req, Some(hour_of_second(second)));
-        let bucket = cell.buckets.entry(second).or_default();
+        let bucket = cell.buckets.entry(second);
         let mut left = row.count;
         while left > 0 {
             let n = left.min(u32::MAX as u64);

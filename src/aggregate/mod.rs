@@ -13,8 +13,10 @@
 
 mod ambient;
 mod bound;
+mod buckets;
 mod cell;
 mod counted;
+mod durations;
 mod gaps;
 mod malformed;
 mod merge;
@@ -24,7 +26,6 @@ mod resolve;
 mod sketch;
 mod validate;
 
-use hdrhistogram::Histogram;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::{Deserialize, Serialize};
 
@@ -321,19 +322,12 @@ impl Aggregator {
             .values_mut()
             .chain(self.folded.values_mut().map(|f| &mut f.cell))
         {
-            if cell.buckets.range(UNTIMED + 1..keep_from).next().is_none() {
-                continue;
-            }
-            let kept = cell.buckets.split_off(&keep_from);
-            let old = std::mem::replace(&mut cell.buckets, kept);
-            for (s, b) in old {
-                if s == UNTIMED {
-                    cell.buckets.insert(s, b);
-                } else if let Some(t) = b.counts(s).last_plaintext_ms {
+            for (s, b) in cell.buckets.take_range(UNTIMED + 1, keep_from - 1) {
+                if let Some(t) = b.counts(s).last_plaintext_ms {
                     cell.last_plaintext_before = max_opt(cell.last_plaintext_before, Some(t));
                 }
             }
-            cell.durations = cell.durations.split_off(&keep_hour);
+            cell.durations.prune(keep_hour);
         }
         for o in self.outcomes.values_mut() {
             *o = o.split_off(&keep_from);
@@ -625,7 +619,7 @@ impl Aggregator {
         };
         self.tally_outcome(dest, req, second);
         let cell = self.target(dest, req, Some(hour_of_second(second)));
-        cell.buckets.entry(second).or_default().record(req, off);
+        cell.buckets.entry(second).record(req, off);
         match req.transport {
             Transport::Mtls { .. } => cell.total_mtls += 1,
             Transport::Plaintext { .. } => cell.total_plaintext += 1,
@@ -634,10 +628,7 @@ impl Aggregator {
         cell.caller = cell.caller.max(req.caller);
         if let (Some(d), Some(t)) = (req.duration_ms, t) {
             let hour = t.div_euclid(3_600_000);
-            cell.durations
-                .entry(hour)
-                .or_insert_with(|| Histogram::new(2).expect("2 significant figures is valid"))
-                .saturating_record(d);
+            cell.durations.record(hour, d);
         }
     }
 
@@ -777,13 +768,12 @@ impl Aggregator {
     fn live_source(&mut self, dest: u32, key: &[u8]) -> Option<u32> {
         let class = class_of(key);
         let bounded = self.config.max_sources > 0;
-        if bounded {
-            let hash = source_hash(key);
-            if !self.bounds.get(&dest).is_none_or(|b| b.keeps(class, hash)) {
-                return None;
-            }
+        // One hash per line: the bound's and the interner's.
+        let hash = source_hash(key);
+        if bounded && !self.bounds.get(&dest).is_none_or(|b| b.keeps(class, hash)) {
+            return None;
         }
-        let source = self.sources.intern(key);
+        let source = self.sources.intern_hashed(key, hash);
         if self.cells.contains_key(&(dest, source)) {
             return Some(source);
         }
@@ -979,9 +969,9 @@ mod tests {
             assert!(agg.cells.len() <= 101, "cells stay bounded");
         }
         assert!(
-            agg.sources.ids.len() <= 101,
+            agg.sources.live() <= 101,
             "source names are released: {}",
-            agg.sources.ids.len()
+            agg.sources.live()
         );
         let r = agg.resolve();
         let d = &r.destinations[0];
