@@ -4,25 +4,40 @@
 //! whatever was recorded (1 KiB and more), and Istio's formats have
 //! thousands of cells per destination. Here a cell keeps only the
 //! (hour, value, count) triples it saw, sorted, with values already reduced
-//! to what `Histogram::<u32>::new(2)` with `saturating_record` stores, so the
-//! hdr histogram rebuilt from them at report time has exactly the counts,
-//! minimum and maximum the per-cell histograms had: the same p50, p99, max.
+//! to the bucket an hdr histogram of 2 significant figures puts them in
+//! (its lowest equivalent value), so the histogram rebuilt from them at
+//! report time has exactly the counts, minimum and maximum per-cell
+//! histograms would have had: the same p50, p99, max.
+//!
+//! (Until issue 11 the per-cell histograms were fresh `Histogram::new(2)`
+//! written with `saturating_record`, which clamps instead of resizing: every
+//! duration of 256 ms or more was reported as 2 ms.)
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Values a fresh `Histogram::<u32>::new(2)` counts without resizing: its
-/// first bucket (2 significant figures: 256 sub-buckets of one unit).
-const FRESH_SLOTS: u64 = 256;
-/// Where `saturating_record` on a fresh `Histogram::new(2)` puts a value
-/// past its slots: its highest trackable value, 2 (it clamps, never resizes).
-const FRESH_CLAMP: u64 = 2;
+/// A histogram of 2 significant figures: where its buckets lie does not
+/// depend on what it holds, so one empty template answers for every cell.
+fn template() -> &'static Histogram<u32> {
+    static TEMPLATE: std::sync::LazyLock<Histogram<u32>> =
+        std::sync::LazyLock::new(|| Histogram::new(2).expect("2 significant figures is valid"));
+    &TEMPLATE
+}
 
-/// The value a per-cell histogram stored for a recorded `d` (see the module doc).
+/// The value the histogram's bucket for `d` stands for (its lowest equivalent):
+/// exact below 256 ms, within 1% above.
 fn stored(d: u64) -> u64 {
-    if d < FRESH_SLOTS { d } else { FRESH_CLAMP }
+    template().lowest_equivalent(d)
+}
+
+/// Records `count` values of `value` into `h`, growing it as needed.
+fn record_into(h: &mut Histogram<u32>, value: u64, count: u32) {
+    if h.record_n(value, count).is_err() {
+        // Past what any histogram can hold (near u64::MAX): the largest it can.
+        h.saturating_record_n(value, count);
+    }
 }
 
 /// (hour, stored value, count), sorted by hour then value.
@@ -118,8 +133,7 @@ impl Durations {
             }
             let h = out
                 .get_or_insert_with(|| Histogram::new(2).expect("2 significant figures is valid"));
-            // Stored values lie in the fresh histogram's slots: recorded as they are.
-            h.saturating_record_n(value, count);
+            record_into(h, value, count);
         }
         out
     }
@@ -131,7 +145,9 @@ impl Serialize for Durations {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map: BTreeMap<i64, Vec<(u64, u64)>> = BTreeMap::new();
         for &(hour, value, count) in &self.entries {
-            map.entry(hour).or_default().push((value, count as u64));
+            // hdr's own listing (`iter_recorded`) names a bucket by its highest value.
+            let named = template().highest_equivalent(value);
+            map.entry(hour).or_default().push((named, count as u64));
         }
         map.serialize(s)
     }
@@ -157,15 +173,16 @@ impl<'de> Deserialize<'de> for Durations {
 mod tests {
     use super::*;
 
-    /// What the per-cell histograms answered: `saturating_record` into a
-    /// fresh `Histogram::new(2)` per hour, then `add` across hours.
+    /// What per-cell histograms answer: `record` into a resizing
+    /// `Histogram::new(2)` per hour, then `add` across hours.
     fn hdr(values: &[(i64, u64)], lo: i64, hi: i64) -> Option<Histogram<u32>> {
         let mut per_hour: BTreeMap<i64, Histogram<u32>> = BTreeMap::new();
         for &(hour, d) in values {
             per_hour
                 .entry(hour)
                 .or_insert_with(|| Histogram::new(2).unwrap())
-                .saturating_record(d);
+                .record(d)
+                .unwrap();
         }
         let mut out: Option<Histogram<u32>> = None;
         for (_, h) in per_hour.range(lo..=hi) {
@@ -201,7 +218,7 @@ mod tests {
                 0 => x % 10,
                 1 => x % 300,
                 2 => x % 100_000,
-                3 => x >> (x % 64),
+                3 => (x >> (x % 64)) % (1 << 40),
                 _ => 255 + x % 3,
             };
             values.push(((x >> 40) as i64 % 5, d));
@@ -226,6 +243,26 @@ mod tests {
         }
     }
 
+    /// A slow request reads as slow: before issue 11 every duration of
+    /// 256 ms or more came out as 2 ms (a clamping record into a histogram
+    /// that never grew).
+    #[test]
+    fn issue_11_3_long_durations_are_not_clamped() {
+        let mut d = Durations::default();
+        for v in [5, 300, 1_000, 60_000, 108_000_000] {
+            d.record(7, v);
+        }
+        let h = d.histogram(7, 7).unwrap();
+        let near = |got: u64, want: u64| got.abs_diff(want) * 100 <= want;
+        assert!(near(h.max(), 108_000_000), "max {}", h.max());
+        assert!(
+            near(h.value_at_quantile(0.5), 1_000),
+            "p50 {}",
+            h.value_at_quantile(0.5)
+        );
+        assert_eq!(h.min_nz(), 5);
+    }
+
     /// The encoding is the former per-hour histograms' (value, count) list,
     /// and decodes to the same durations.
     #[test]
@@ -239,7 +276,7 @@ mod tests {
         for (hour, values) in [(1, vec![0, 7]), (3, vec![10, 10, 9000])] {
             let mut h = Histogram::<u32>::new(2).unwrap();
             for v in values {
-                h.saturating_record(v);
+                h.record(v).unwrap();
             }
             let recorded = h
                 .iter_recorded()
